@@ -1,0 +1,1 @@
+//! irq-routing (placeholder).
