@@ -1,0 +1,1 @@
+//! ppc64-user (placeholder).
