@@ -35,6 +35,11 @@ pub(crate) const F_RESEND: u8 = 0x10;
 /// Source flag: delivery was attempted while the priority was 0xFF; deliver when unmasked.
 pub(crate) const F_MASKED_PENDING: u8 = 0x20;
 
+/// Source flag (LSI, transient): an EOI is waiting to re-present the source once the ack
+/// listener has run; cleared by any line change or delivery in between. Only set while the
+/// EOIing ICP is busy, so it never appears in a saved state.
+pub(crate) const F_EOI_CHECK: u8 = 0x40;
+
 /// The state of one interrupt source. Protected by its own mutex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Source {
