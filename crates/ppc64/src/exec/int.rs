@@ -810,7 +810,7 @@ pub(crate) fn darn(c: &mut Core, op: &Op, _: u64) -> Flow {
 }
 
 /// 64 random bits from the host.
-pub(crate) fn host_random() -> u64 {
+pub fn host_random() -> u64 {
     let mut b = [0u8; 8];
     // SAFETY: getrandom writes at most `b.len()` bytes into the buffer we own.
     let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
