@@ -9,7 +9,7 @@ use hvapi::hcall::{
     H_FUNCTION, H_GET_TCE, H_PARAMETER, H_PUT_TCE, H_PUT_TCE_INDIRECT, H_STUFF_TCE, HcallResult,
 };
 use parking_lot::{Mutex, RwLock};
-use vm_memory::{Bytes, GuestAddress};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
 
 use crate::ddw::{DdwCreated, DdwQuery, PeConfig, RtasError, ddw_mask_bit};
 use crate::iommu::TceIommu;
@@ -261,7 +261,7 @@ impl TceRegistry {
     /// read from guest real address `tce_list`.
     ///
     /// H_PARAMETER, in this order: unknown LIOBN; `npages > 512`; `tce_list` not 4 KiB
-    /// aligned; the list not readable guest RAM; disabled window, `ioba` misaligned or the
+    /// aligned; the list page not guest RAM (even for `npages = 0`); disabled window, `ioba` misaligned or the
     /// range outside the window; any listed TCE invalid (as H_PUT_TCE). The list is read
     /// once, and nothing is written unless every entry is valid.
     pub fn h_put_tce_indirect(
@@ -276,6 +276,9 @@ impl TceRegistry {
             return H_PARAMETER;
         };
         if npages > MAX_INDIRECT_TCES || tce_list & 0xFFF != 0 {
+            return H_PARAMETER;
+        }
+        if !mem.address_in_range(GuestAddress(tce_list)) {
             return H_PARAMETER;
         }
         // npages ≤ 512, so this always fits the one-page buffers.
