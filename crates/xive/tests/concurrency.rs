@@ -115,7 +115,10 @@ fn every_trigger_delivered_exactly_once() {
                 let st = x.save();
                 assert_eq!(st.presenters.len(), 2);
                 assert_eq!(hc(&x, H_INT_SYNC, &[0, u64::from(BASE)]).ret, H_SUCCESS);
-                assert_eq!(hc(&x, H_INT_GET_SOURCE_CONFIG, &[0, u64::from(BASE + 1)]).out[0], 1);
+                assert_eq!(
+                    hc(&x, H_INT_GET_SOURCE_CONFIG, &[0, u64::from(BASE + 1)]).out[0],
+                    1
+                );
                 snaps += 1;
                 thread::yield_now();
             }
@@ -135,7 +138,12 @@ fn every_trigger_delivered_exactly_once() {
         assert_eq!(d.load(Ordering::Acquire), ROUNDS, "source {i}");
     }
     // Nothing extra is left in the queues.
-    let mut q0 = GuestQueue { qaddr: 0x10000, entries: 16384, idx: (n / 2 * ROUNDS) % 16384, toggle: 0 };
+    let mut q0 = GuestQueue {
+        qaddr: 0x10000,
+        entries: 16384,
+        idx: (n / 2 * ROUNDS) % 16384,
+        toggle: 0,
+    };
     assert!(q0.drain(&e.mem).is_empty());
 }
 

@@ -31,7 +31,11 @@ fn eoi(lsi: bool, asserted: bool, pq: u8) -> (u8, bool) {
     }
 }
 fn set(lsi: bool, asserted: bool, to: u8) -> (u8, bool) {
-    if lsi && asserted && to == 0 { (2, true) } else { (to, false) }
+    if lsi && asserted && to == 0 {
+        (2, true)
+    } else {
+        (to, false)
+    }
 }
 
 /// (value, new PQ, forwarded) of a management-page load.
@@ -73,8 +77,13 @@ fn case(lsi: bool, asserted: bool, pq: u8) -> Case {
     let e = env(1);
     let q = GuestQueue::setup(&e.x, &e.mem, 0, PRIO, 0x10000, 16);
     let v = u64::from(lsi) | (u64::from(asserted) << 1);
-    e.x.set_attr(KVM_DEV_XIVE_GRP_SOURCE, u64::from(L), &v.to_ne_bytes()).unwrap();
-    let r = hc(&e.x, hvapi::hcall::H_INT_SET_SOURCE_CONFIG, &[2, u64::from(L), 0, PRIO, 0x77]);
+    e.x.set_attr(KVM_DEV_XIVE_GRP_SOURCE, u64::from(L), &v.to_ne_bytes())
+        .unwrap();
+    let r = hc(
+        &e.x,
+        hvapi::hcall::H_INT_SET_SOURCE_CONFIG,
+        &[2, u64::from(L), 0, PRIO, 0x77],
+    );
     assert_eq!(r.ret, 0);
     set_cppr(&e.x, 0, 0xFF);
     // Move PQ from 01 to `pq` through the management page (no forward for these states).
@@ -119,7 +128,10 @@ fn management_page_stores() {
         for &off in LOAD_OFFS {
             let mut c = case(lsi, asserted, pq);
             let ctx = format!("lsi={lsi} asserted={asserted} pq={pq:02b} off={off:#x}");
-            c.e.x.esb_write(esb_offset(L, true) + off, &0x0123_4567_89AB_CDEFu64.to_be_bytes());
+            c.e.x.esb_write(
+                esb_offset(L, true) + off,
+                &0x0123_4567_89AB_CDEFu64.to_be_bytes(),
+            );
             let (npq, fwd) = expect_store(lsi, asserted, pq, off).unwrap_or((pq, false));
             assert_eq!(c.e.x.source_pq(L), Some(npq), "PQ {ctx}");
             let n = c.q.drain(&c.e.mem);
@@ -179,7 +191,10 @@ fn bad_sizes_offsets_and_sources() {
 
 #[test]
 fn store_eoi_when_enabled() {
-    let cfg = XiveConfig { store_eoi: true, ..XiveConfig::qemu_default(1) };
+    let cfg = XiveConfig {
+        store_eoi: true,
+        ..XiveConfig::qemu_default(1)
+    };
     let mut e = env_cfg(cfg);
     let mut q = GuestQueue::setup(&e.x, &e.mem, 0, PRIO, 0x10000, 16);
     e.x.claim(L, false).unwrap();
@@ -201,7 +216,10 @@ fn store_eoi_when_enabled() {
 
 #[test]
 fn one_page_mode() {
-    let cfg = XiveConfig { esb_shift: 16, ..XiveConfig::qemu_default(1) };
+    let cfg = XiveConfig {
+        esb_shift: 16,
+        ..XiveConfig::qemu_default(1)
+    };
     let e = env_cfg(cfg);
     let mut q = GuestQueue::setup(&e.x, &e.mem, 0, PRIO, 0x10000, 16);
     e.x.claim(L, false).unwrap();
@@ -209,7 +227,11 @@ fn one_page_mode() {
     let mut d = [0u8; 8];
     e.x.esb_read(base + 0xC00, &mut d);
     assert_eq!(u64::from_be_bytes(d), 1);
-    hc(&e.x, hvapi::hcall::H_INT_SET_SOURCE_CONFIG, &[2, u64::from(L), 0, PRIO, 3]);
+    hc(
+        &e.x,
+        hvapi::hcall::H_INT_SET_SOURCE_CONFIG,
+        &[2, u64::from(L), 0, PRIO, 3],
+    );
     set_cppr(&e.x, 0, 0xFF);
     // Trigger in 0x000-0x3FF of the single page.
     e.x.esb_write(base + 0x100, &[0; 8]);
@@ -254,7 +276,11 @@ fn lsi_level_semantics_through_set_irq() {
     let mut q = GuestQueue::setup(&e.x, &e.mem, 0, PRIO, 0x10000, 16);
     e.x.claim(L, true).unwrap();
     set_cppr(&e.x, 0, 0xFF);
-    hc(&e.x, hvapi::hcall::H_INT_SET_SOURCE_CONFIG, &[2, u64::from(L), 0, PRIO, 9]);
+    hc(
+        &e.x,
+        hvapi::hcall::H_INT_SET_SOURCE_CONFIG,
+        &[2, u64::from(L), 0, PRIO, 9],
+    );
     // Asserted while off: remembered, not forwarded.
     e.x.set_irq(L, true).unwrap();
     assert!(q.drain(&e.mem).is_empty());
@@ -265,10 +291,16 @@ fn lsi_level_semantics_through_set_irq() {
     e.x.set_irq(L, true).unwrap();
     assert_eq!(e.x.source_pq(L), Some(2));
     // EOI while still asserted: re-forwarded.
-    assert_eq!(hc(&e.x, hvapi::hcall::H_INT_ESB, &[0, u64::from(L), 0, 0]).out[0], 1);
+    assert_eq!(
+        hc(&e.x, hvapi::hcall::H_INT_ESB, &[0, u64::from(L), 0, 0]).out[0],
+        1
+    );
     assert_eq!(q.drain(&e.mem), vec![9]);
     e.x.set_irq(L, false).unwrap();
-    assert_eq!(hc(&e.x, hvapi::hcall::H_INT_ESB, &[0, u64::from(L), 0, 0]).out[0], 0);
+    assert_eq!(
+        hc(&e.x, hvapi::hcall::H_INT_ESB, &[0, u64::from(L), 0, 0]).out[0],
+        0
+    );
     assert!(q.drain(&e.mem).is_empty());
     assert_eq!(e.x.source_pq(L), Some(0));
     // MSI level=false is a no-op; unknown sources are reported.

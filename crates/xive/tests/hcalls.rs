@@ -79,7 +79,10 @@ fn error_paths() {
 fn failed_set_source_config_changes_nothing() {
     let e = setup();
     route(&e.x, MSI, 1, 0x42);
-    for args in [[2, u64::from(MSI), 0, 7, 9], [3, u64::from(MSI), 5, PRIO, 9]] {
+    for args in [
+        [2, u64::from(MSI), 0, 7, 9],
+        [3, u64::from(MSI), 5, PRIO, 9],
+    ] {
         assert_ne!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &args).ret, H_SUCCESS);
         let r = hc(&e.x, H_INT_GET_SOURCE_CONFIG, &[0, u64::from(MSI)]);
         assert_eq!(&r.out[..3], &[1, PRIO, 0x42]);
@@ -104,7 +107,15 @@ fn get_source_info_msi_and_lsi() {
     assert_eq!(&r.out[..4], &[0, base + 0x10000, base, 16]);
     // IPIs are pre-claimed MSIs.
     let r = hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, 1]);
-    assert_eq!(&r.out[..4], &[0, DEFAULT_ESB_BASE + (1 << 17) + 0x10000, DEFAULT_ESB_BASE + (1 << 17), 16]);
+    assert_eq!(
+        &r.out[..4],
+        &[
+            0,
+            DEFAULT_ESB_BASE + (1 << 17) + 0x10000,
+            DEFAULT_ESB_BASE + (1 << 17),
+            16
+        ]
+    );
     // LSIs must use H_INT_ESB.
     let r = hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, u64::from(LSI)]);
     assert_eq!(&r.out[..4], &[0xC, u64::MAX, u64::MAX, 16]);
@@ -112,19 +123,35 @@ fn get_source_info_msi_and_lsi() {
 
 #[test]
 fn get_source_info_one_page_and_store_eoi() {
-    let cfg = XiveConfig { esb_shift: 16, store_eoi: true, ..XiveConfig::qemu_default(1) };
+    let cfg = XiveConfig {
+        esb_shift: 16,
+        store_eoi: true,
+        ..XiveConfig::qemu_default(1)
+    };
     let e = env_cfg(cfg);
     e.x.claim(MSI, false).unwrap();
     let r = hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, u64::from(MSI)]);
-    assert_eq!(&r.out[..4], &[0x3, DEFAULT_ESB_BASE + (u64::from(MSI) << 16), u64::MAX, 16]);
-    let cfg = XiveConfig { esb_shift: 12, ..XiveConfig::qemu_default(1) };
+    assert_eq!(
+        &r.out[..4],
+        &[0x3, DEFAULT_ESB_BASE + (u64::from(MSI) << 16), u64::MAX, 16]
+    );
+    let cfg = XiveConfig {
+        esb_shift: 12,
+        ..XiveConfig::qemu_default(1)
+    };
     let e = env_cfg(cfg);
     let r = hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, 0]);
     assert_eq!(&r.out[..4], &[0x2, DEFAULT_ESB_BASE, u64::MAX, 12]);
-    let cfg = XiveConfig { esb_shift: 13, ..XiveConfig::qemu_default(1) };
+    let cfg = XiveConfig {
+        esb_shift: 13,
+        ..XiveConfig::qemu_default(1)
+    };
     let e = env_cfg(cfg);
     let r = hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, 0]);
-    assert_eq!(&r.out[..4], &[0, DEFAULT_ESB_BASE + 0x1000, DEFAULT_ESB_BASE, 12]);
+    assert_eq!(
+        &r.out[..4],
+        &[0, DEFAULT_ESB_BASE + 0x1000, DEFAULT_ESB_BASE, 12]
+    );
 }
 
 #[test]
@@ -135,19 +162,36 @@ fn source_config_round_trip() {
     let r = hc(&e.x, H_INT_GET_SOURCE_CONFIG, &[0, m]);
     assert_eq!(&r.out[..3], &[0, 0, 0]);
     assert_eq!(r.nout, 3);
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, m, 1, 5, 0x1234]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, m, 1, 5, 0x1234]).ret,
+        H_SUCCESS
+    );
     let r = hc(&e.x, H_INT_GET_SOURCE_CONFIG, &[0, m]);
     assert_eq!(&r.out[..3], &[1, 5, 0x1234]);
     // Without SET_EISN the EISN is kept; MASK reports priority 0xFF.
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[1, m, 0, 3, 0x9999]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[1, m, 0, 3, 0x9999]).ret,
+        H_SUCCESS
+    );
     let r = hc(&e.x, H_INT_GET_SOURCE_CONFIG, &[0, m]);
     assert_eq!(&r.out[..3], &[0, 0xFF, 0x1234]);
     // EISN is 31 bits.
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, m, 0, 3, 0xFFFF_FFFF_FFFF_FFFF]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(
+            &e.x,
+            H_INT_SET_SOURCE_CONFIG,
+            &[2, m, 0, 3, 0xFFFF_FFFF_FFFF_FFFF]
+        )
+        .ret,
+        H_SUCCESS
+    );
     let r = hc(&e.x, H_INT_GET_SOURCE_CONFIG, &[0, m]);
     assert_eq!(&r.out[..3], &[0, 3, 0x7FFF_FFFF]);
     // Priority 0xFF resets the EAS (masked, END 0, data 0) without looking at the target.
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[0, m, 77, 0xFF, 0]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[0, m, 77, 0xFF, 0]).ret,
+        H_SUCCESS
+    );
     let r = hc(&e.x, H_INT_GET_SOURCE_CONFIG, &[0, m]);
     assert_eq!(&r.out[..3], &[0, 0xFF, 0]);
 }
@@ -155,16 +199,27 @@ fn source_config_round_trip() {
 #[test]
 fn masked_eas_drops_events() {
     let mut e = setup();
-    let mut q = GuestQueue { qaddr: QPAGE, entries: 16384, idx: 0, toggle: 0 };
+    let mut q = GuestQueue {
+        qaddr: QPAGE,
+        entries: 16384,
+        idx: 0,
+        toggle: 0,
+    };
     route(&e.x, MSI, 0, 0x55);
     let m = u64::from(MSI);
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[3, m, 0, PRIO, 0x55]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[3, m, 0, PRIO, 0x55]).ret,
+        H_SUCCESS
+    );
     use hvapi::irq::IrqInjector;
     e.x.set_irq(MSI, true).unwrap();
     assert!(q.drain(&e.mem).is_empty());
     // The source state still moved (PQ=10): it stays blocked until EOI.
     assert_eq!(e.x.source_pq(MSI), Some(xive::PQ_PENDING));
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, m, 0, PRIO, 0x55]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, m, 0, PRIO, 0x55]).ret,
+        H_SUCCESS
+    );
     esb_load(&e.x, MSI, 0xC00);
     e.x.set_irq(MSI, true).unwrap();
     assert_eq!(q.drain(&e.mem), vec![0x55]);
@@ -194,16 +249,26 @@ fn queue_info_and_config_outputs() {
     let r = hc(&e.x, H_INT_GET_QUEUE_CONFIG, &[1, 1, PRIO]);
     assert_eq!(&r.out[..4], &[1 | 2, 0x20000, 16, 1]);
     // Without ALWAYS_NOTIFY.
-    assert_eq!(hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[0, 1, 3, 0x30000, 12]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[0, 1, 3, 0x30000, 12]).ret,
+        H_SUCCESS
+    );
     let r = hc(&e.x, H_INT_GET_QUEUE_CONFIG, &[1, 1, 3]);
     assert_eq!(&r.out[..4], &[2, 0x30000, 12, 0]);
     // qshift 0 resets the queue, whatever the page.
-    assert_eq!(hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[0, 1, PRIO, 0xdead_beef, 0]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[0, 1, PRIO, 0xdead_beef, 0]).ret,
+        H_SUCCESS
+    );
     let r = hc(&e.x, H_INT_GET_QUEUE_CONFIG, &[1, 1, PRIO]);
     assert_eq!(&r.out[..4], &[0, 0, 0, 0]);
     // All accepted sizes.
     for (qs, qp) in [(12u64, 0x1000u64), (16, 0x10000), (21, 0x200000)] {
-        assert_eq!(hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[1, 0, 0, qp, qs]).ret, H_SUCCESS, "qshift {qs}");
+        assert_eq!(
+            hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[1, 0, 0, qp, qs]).ret,
+            H_SUCCESS,
+            "qshift {qs}"
+        );
     }
 }
 
@@ -225,7 +290,10 @@ fn h_int_esb_load_and_store() {
     let r = hc(&e.x, H_INT_ESB, &[0, l, 1 << 17 | 0x800, 0]);
     assert_eq!(r.ret, H_P3);
     let r = hc(&e.x, H_INT_ESB, &[0, l, 1 << 17, 0]);
-    assert_eq!(r.ret, H_SUCCESS, "load EOI on the next source's management page");
+    assert_eq!(
+        r.ret, H_SUCCESS,
+        "load EOI on the next source's management page"
+    );
 }
 
 #[test]
@@ -256,17 +324,31 @@ fn h_int_sync_succeeds() {
 fn linux_boot_sequence_from_the_qemu_trace() {
     // The H_INT_* calls of events-xive-smp2-setup.txt, in order.
     let e = env(2);
-    for (l, lsi) in [(0x1000, false), (0x1001, false), (0x1100, false), (0x1101, false),
-                     (0x1200, true), (0x1201, true), (0x1202, true), (0x1203, true)] {
+    for (l, lsi) in [
+        (0x1000, false),
+        (0x1001, false),
+        (0x1100, false),
+        (0x1101, false),
+        (0x1200, true),
+        (0x1201, true),
+        (0x1202, true),
+        (0x1203, true),
+    ] {
         e.x.claim(l, lsi).unwrap();
     }
     assert_eq!(hc(&e.x, H_INT_GET_QUEUE_INFO, &[0, 0, 6]).ret, H_SUCCESS);
     let mut q0 = GuestQueue::setup(&e.x, &e.mem, 0, 6, 0x3a0000, 16);
     assert_eq!(hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, 0]).ret, H_SUCCESS);
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, 0, 0, 6, 0x10]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, 0, 0, 6, 0x10]).ret,
+        H_SUCCESS
+    );
     assert_eq!(hc(&e.x, H_INT_GET_QUEUE_INFO, &[0, 1, 6]).ret, H_SUCCESS);
     let mut q1 = GuestQueue::setup(&e.x, &e.mem, 1, 6, 0x350000, 16);
-    assert_eq!(hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, 1, 1, 6, 0x10]).ret, H_SUCCESS);
+    assert_eq!(
+        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, 1, 1, 6, 0x10]).ret,
+        H_SUCCESS
+    );
     assert_eq!(hc(&e.x, H_INT_GET_SOURCE_INFO, &[0, 0x1201]).out[0], 0xC);
     assert_eq!(hc(&e.x, H_INT_ESB, &[0, 0x1201, 0xd00, 0]).out[0], 1);
     set_cppr(&e.x, 0, 0xFF);

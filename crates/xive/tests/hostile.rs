@@ -27,17 +27,37 @@ fn esb_off() -> impl Strategy<Value = u64> {
     prop_oneof![
         any::<u64>(),
         (0u64..0x2001, 0u64..0x20000).prop_map(|(l, o)| (l << 17) | o),
-        (prop_oneof![Just(0u64), Just(1), Just(0x1000), Just(0x1001), Just(0x1FFF)], 0u64..0x20000)
+        (
+            prop_oneof![
+                Just(0u64),
+                Just(1),
+                Just(0x1000),
+                Just(0x1001),
+                Just(0x1FFF)
+            ],
+            0u64..0x20000
+        )
             .prop_map(|(l, o)| (l << 17) | o),
     ]
 }
 
 fn tima_off() -> impl Strategy<Value = u64> {
-    prop_oneof![any::<u64>(), 0u64..0x50000, (0u64..4, 0u64..0x1000).prop_map(|(p, o)| (p << 16) | o)]
+    prop_oneof![
+        any::<u64>(),
+        0u64..0x50000,
+        (0u64..4, 0u64..0x1000).prop_map(|(p, o)| (p << 16) | o)
+    ]
 }
 
 fn arg() -> impl Strategy<Value = u64> {
-    prop_oneof![any::<u64>(), 0u64..16, 0u64..0x2100, Just(0xFF), Just(u64::MAX), 0u64..0x400000]
+    prop_oneof![
+        any::<u64>(),
+        0u64..16,
+        0u64..0x2100,
+        Just(0xFF),
+        Just(u64::MAX),
+        0u64..0x400000
+    ]
 }
 
 #[derive(Debug, Clone)]
@@ -56,17 +76,38 @@ fn access() -> impl Strategy<Value = Access> {
     let opcode = prop_oneof![(0x3A8u64..=0x3D0).prop_map(|o| o & !3), any::<u64>()];
     prop_oneof![
         (esb_off(), 0usize..17).prop_map(|(o, s)| Access::EsbRead(o, s)),
-        (esb_off(), proptest::collection::vec(any::<u8>(), 0..17)).prop_map(|(o, d)| Access::EsbWrite(o, d)),
+        (esb_off(), proptest::collection::vec(any::<u8>(), 0..17))
+            .prop_map(|(o, d)| Access::EsbWrite(o, d)),
         (0u32..4, tima_off(), 0usize..17).prop_map(|(c, o, s)| Access::TimaRead(c, o, s)),
-        (0u32..4, tima_off(), proptest::collection::vec(any::<u8>(), 0..17)).prop_map(|(c, o, d)| Access::TimaWrite(c, o, d)),
-        (0u32..4, opcode, proptest::array::uniform9(arg())).prop_map(|(c, o, a)| Access::Hcall(c, o, a)),
-        (0u32..7, arg(), proptest::collection::vec(any::<u8>(), 0..70)).prop_map(|(g, a, d)| Access::SetAttr(g, a, d)),
+        (
+            0u32..4,
+            tima_off(),
+            proptest::collection::vec(any::<u8>(), 0..17)
+        )
+            .prop_map(|(c, o, d)| Access::TimaWrite(c, o, d)),
+        (0u32..4, opcode, proptest::array::uniform9(arg()))
+            .prop_map(|(c, o, a)| Access::Hcall(c, o, a)),
+        (
+            0u32..7,
+            arg(),
+            proptest::collection::vec(any::<u8>(), 0..70)
+        )
+            .prop_map(|(g, a, d)| Access::SetAttr(g, a, d)),
         (0u32..7, arg(), 0usize..70).prop_map(|(g, a, s)| Access::GetAttr(g, a, s)),
         (arg(), any::<bool>()).prop_map(|(l, v)| Access::Irq(l as u32, v)),
     ]
 }
 
-const KNOWN: &[i64] = &[H_SUCCESS, H_HARDWARE, H_FUNCTION, H_PARAMETER, H_P2, H_P3, H_P4, H_P5];
+const KNOWN: &[i64] = &[
+    H_SUCCESS,
+    H_HARDWARE,
+    H_FUNCTION,
+    H_PARAMETER,
+    H_P2,
+    H_P3,
+    H_P4,
+    H_P5,
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]

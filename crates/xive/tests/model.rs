@@ -78,7 +78,11 @@ struct Model {
 
 impl Model {
     fn pipr(&self, s: usize) -> u8 {
-        if self.ipb[s] == 0 { 0xFF } else { self.ipb[s].leading_zeros() as u8 }
+        if self.ipb[s] == 0 {
+            0xFF
+        } else {
+            self.ipb[s].leading_zeros() as u8
+        }
     }
     fn notify(&mut self, s: usize) {
         if self.pipr(s) < self.cppr[s] {
@@ -162,7 +166,12 @@ struct Sut {
 
 fn setup(start: [(u32, bool); 2]) -> (Sut, Model) {
     let e = env(2);
-    let mut q = [GuestQueue { qaddr: 0, entries: 0, idx: 0, toggle: 0 }; 2];
+    let mut q = [GuestQueue {
+        qaddr: 0,
+        entries: 0,
+        idx: 0,
+        toggle: 0,
+    }; 2];
     for s in 0..2u32 {
         let (k, g) = start[s as usize];
         // Lay the page out as if the producer had reached (index k, generation g).
@@ -172,9 +181,25 @@ fn setup(start: [(u32, bool); 2]) -> (Sut, Model) {
             page.extend_from_slice(&(bit << 31).to_be_bytes());
         }
         e.mem.write_slice(&page, GuestAddress(qaddr(s))).unwrap();
-        let eq = KvmXiveEq { flags: 1, qshift: QSHIFT as u32, qaddr: qaddr(s), qtoggle: u32::from(g), qindex: k };
-        e.x.set_attr(KVM_DEV_XIVE_GRP_EQ_CONFIG, (u64::from(s) << 3) | PRIO, &eq.to_bytes()).unwrap();
-        q[s as usize] = GuestQueue { qaddr: qaddr(s), entries: ENTRIES, idx: k, toggle: u32::from(!g) };
+        let eq = KvmXiveEq {
+            flags: 1,
+            qshift: QSHIFT as u32,
+            qaddr: qaddr(s),
+            qtoggle: u32::from(g),
+            qindex: k,
+        };
+        e.x.set_attr(
+            KVM_DEV_XIVE_GRP_EQ_CONFIG,
+            (u64::from(s) << 3) | PRIO,
+            &eq.to_bytes(),
+        )
+        .unwrap();
+        q[s as usize] = GuestQueue {
+            qaddr: qaddr(s),
+            entries: ENTRIES,
+            idx: k,
+            toggle: u32::from(!g),
+        };
     }
     for i in 0..NSRC {
         if i != 5 {
@@ -183,7 +208,15 @@ fn setup(start: [(u32, bool); 2]) -> (Sut, Model) {
         route(&e.x, lisn(i), target(i), eisn(i));
     }
     let m = Model::default();
-    (Sut { x: e.x, sink: e.sink, mem: e.mem, q }, m)
+    (
+        Sut {
+            x: e.x,
+            sink: e.sink,
+            mem: e.mem,
+            q,
+        },
+        m,
+    )
 }
 
 fn check_lines(sut: &Sut, m: &Model) -> Result<(), TestCaseError> {
@@ -242,7 +275,10 @@ fn run(ops: Vec<Op>, start: [(u32, bool); 2]) -> Result<(), TestCaseError> {
             }
             Op::SetPq(i, pq) => {
                 let want = m.set_pq(i, pq);
-                prop_assert_eq!(esb_load(&sut.x, lisn(i), 0xC00 + (u64::from(pq) << 8)), u64::from(want));
+                prop_assert_eq!(
+                    esb_load(&sut.x, lisn(i), 0xC00 + (u64::from(pq) << 8)),
+                    u64::from(want)
+                );
             }
             Op::Cppr(s, c) => {
                 m.set_cppr(s as usize, c);
@@ -251,14 +287,26 @@ fn run(ops: Vec<Op>, start: [(u32, bool); 2]) -> Result<(), TestCaseError> {
             Op::Mask(i, mask) => {
                 m.masked[i] = mask;
                 let flags = 2 | u64::from(mask);
-                let r = hc(&sut.x, H_INT_SET_SOURCE_CONFIG, &[flags, u64::from(lisn(i)), u64::from(target(i)), PRIO, u64::from(eisn(i))]);
+                let r = hc(
+                    &sut.x,
+                    H_INT_SET_SOURCE_CONFIG,
+                    &[
+                        flags,
+                        u64::from(lisn(i)),
+                        u64::from(target(i)),
+                        PRIO,
+                        u64::from(eisn(i)),
+                    ],
+                );
                 prop_assert_eq!(r.ret, H_SUCCESS);
             }
             Op::SaveRestore => {
                 let bytes = postcard::to_allocvec(&sut.x.save()).unwrap();
                 let st: xive::XiveState = postcard::from_bytes(&bytes).unwrap();
                 let sink = Arc::new(TestSink::default());
-                let x = Arc::new(Xive::new(XiveConfig::qemu_default(2), sut.mem.clone(), sink.clone()).unwrap());
+                let x = Arc::new(
+                    Xive::new(XiveConfig::qemu_default(2), sut.mem.clone(), sink.clone()).unwrap(),
+                );
                 x.restore(&st).unwrap();
                 prop_assert_eq!(x.save(), st);
                 sut.x = x;
@@ -277,7 +325,10 @@ fn run(ops: Vec<Op>, start: [(u32, bool); 2]) -> Result<(), TestCaseError> {
 }
 
 fn start() -> impl Strategy<Value = (u32, bool)> {
-    (prop_oneof![Just(0u32), ENTRIES - 8..ENTRIES, 0..ENTRIES], any::<bool>())
+    (
+        prop_oneof![Just(0u32), ENTRIES - 8..ENTRIES, 0..ENTRIES],
+        any::<bool>(),
+    )
 }
 
 proptest! {

@@ -35,7 +35,11 @@ fn entries_are_big_endian_with_generation_bit() {
     e.x.set_irq(L, true).unwrap();
     let mut raw = [0u8; 4];
     e.mem.read_slice(&mut raw, GuestAddress(0x10000)).unwrap();
-    assert_eq!(raw, [0x80, 0x00, 0x12, 0x34], "gen=1 then the EISN, big-endian");
+    assert_eq!(
+        raw,
+        [0x80, 0x00, 0x12, 0x34],
+        "gen=1 then the EISN, big-endian"
+    );
     assert_eq!(q.raw(&e.mem, 1), 0, "nothing else written");
 }
 
@@ -51,17 +55,33 @@ fn wrap_flips_generation_and_full_queue_overwrites() {
     fire(&e); // last slot, index wraps to 0
     assert_eq!(q.raw(&e.mem, n - 1), 0x8000_1234);
     let r = hc(&e.x, H_INT_GET_QUEUE_CONFIG, &[1, 0, PRIO]);
-    assert_eq!((r.out[0] & 2, r.out[3]), (0, 0), "generation 0 after the wrap, index 0");
+    assert_eq!(
+        (r.out[0] & 2, r.out[3]),
+        (0, 0),
+        "generation 0 after the wrap, index 0"
+    );
     // The producer does not know the consumer: a full queue is overwritten, now with gen 0.
     fire(&e);
     assert_eq!(q.raw(&e.mem, 0), 0x0000_1234);
     assert_eq!(q.raw(&e.mem, 1), 0x8000_1234);
     // The producer overwrote slot 0 with generation 0.
-    let mut fresh = GuestQueue { idx: 0, toggle: 0, ..q };
-    assert_eq!(fresh.drain(&e.mem).len(), 0, "a consumer that fell a full lap behind sees slot 0 as empty");
+    let mut fresh = GuestQueue {
+        idx: 0,
+        toggle: 0,
+        ..q
+    };
+    assert_eq!(
+        fresh.drain(&e.mem).len(),
+        0,
+        "a consumer that fell a full lap behind sees slot 0 as empty"
+    );
     q.idx = n - 1;
     q.toggle = 0;
-    assert_eq!(q.drain(&e.mem), vec![0x1234, 0x1234], "last slot of pass 1, first of pass 2");
+    assert_eq!(
+        q.drain(&e.mem),
+        vec![0x1234, 0x1234],
+        "last slot of pass 1, first of pass 2"
+    );
 }
 
 #[test]
@@ -88,12 +108,29 @@ fn queue_write_failure_drops_the_event() {
         nr_irqs: 0x2000,
         esb_shift: 17,
         nr_servers: 1,
-        sources: vec![SourceState { lisn: L, lsi: false, asserted: false, pq: 0, eas: 0x8000_0006_0000_0042 }],
-        ends: vec![EndState {
-            server: 0, priority: 6, qaddr: 1 << 40, qshift: 16, index: 0, generation: true,
-            always_notify: true, esn: 0,
+        sources: vec![SourceState {
+            lisn: L,
+            lsi: false,
+            asserted: false,
+            pq: 0,
+            eas: 0x8000_0006_0000_0042,
         }],
-        presenters: vec![PresenterState { server: 0, os_ring: [0, 0xFF, 0, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0x80, 0, 4, 0, 0, 0, 0, 0] }],
+        ends: vec![EndState {
+            server: 0,
+            priority: 6,
+            qaddr: 1 << 40,
+            qshift: 16,
+            index: 0,
+            generation: true,
+            always_notify: true,
+            esn: 0,
+        }],
+        presenters: vec![PresenterState {
+            server: 0,
+            os_ring: [
+                0, 0xFF, 0, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0x80, 0, 4, 0, 0, 0, 0, 0,
+            ],
+        }],
     };
     e.x.restore(&st).unwrap();
     e.x.set_irq(L, true).unwrap();
@@ -107,8 +144,13 @@ fn queue_write_failure_drops_the_event() {
 #[test]
 fn end_without_always_notify_coalesces() {
     let e = env(1);
-    e.mem.write_slice(&[0u8; 4096], GuestAddress(0x10000)).unwrap();
-    assert_eq!(hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[0, 0, PRIO, 0x10000, 12]).ret, H_SUCCESS);
+    e.mem
+        .write_slice(&[0u8; 4096], GuestAddress(0x10000))
+        .unwrap();
+    assert_eq!(
+        hc(&e.x, H_INT_SET_QUEUE_CONFIG, &[0, 0, PRIO, 0x10000, 12]).ret,
+        H_SUCCESS
+    );
     e.x.claim(L, false).unwrap();
     route(&e.x, L, 0, 1);
     set_cppr(&e.x, 0, 0xFF);
@@ -118,7 +160,12 @@ fn end_without_always_notify_coalesces() {
     // ESn is now 10: further events are queued but not notified.
     fire(&e);
     assert!(!e.sink.line(0));
-    let mut q = GuestQueue { qaddr: 0x10000, entries: 1024, idx: 0, toggle: 0 };
+    let mut q = GuestQueue {
+        qaddr: 0x10000,
+        entries: 1024,
+        idx: 0,
+        toggle: 0,
+    };
     assert_eq!(q.drain(&e.mem), vec![1, 1]);
 }
 
@@ -155,7 +202,10 @@ fn cppr_zero_at_reset_blocks_everything() {
     hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, u64::from(L), 0, 0, 1]);
     esb_load(&e.x, L, 0xC00);
     e.x.set_irq(L, true).unwrap();
-    assert!(!e.sink.line(0), "CPPR resets to 0: even priority 0 is masked");
+    assert!(
+        !e.sink.line(0),
+        "CPPR resets to 0: even priority 0 is masked"
+    );
     set_cppr(&e.x, 0, 1);
     assert!(e.sink.line(0));
     assert_eq!(ack(&e.x, 0), 0x8000);
@@ -166,10 +216,21 @@ fn ipb_pipr_with_several_priorities() {
     let e = env(1);
     let mut qs = Vec::new();
     for (i, prio) in [1u64, 3, 5].into_iter().enumerate() {
-        qs.push(GuestQueue::setup(&e.x, &e.mem, 0, prio, 0x10000 * (i as u64 + 1), 16));
+        qs.push(GuestQueue::setup(
+            &e.x,
+            &e.mem,
+            0,
+            prio,
+            0x10000 * (i as u64 + 1),
+            16,
+        ));
         let l = L + i as u32;
         e.x.claim(l, false).unwrap();
-        hc(&e.x, H_INT_SET_SOURCE_CONFIG, &[2, u64::from(l), 0, prio, 100 + prio]);
+        hc(
+            &e.x,
+            H_INT_SET_SOURCE_CONFIG,
+            &[2, u64::from(l), 0, prio, 100 + prio],
+        );
         esb_load(&e.x, l, 0xC00);
     }
     for l in [L + 2, L, L + 1] {
@@ -180,7 +241,11 @@ fn ipb_pipr_with_several_priorities() {
     assert_eq!(os_ring(&e.x, 0)[7], 1);
     set_cppr(&e.x, 0, 0xFF);
     assert_eq!(ack(&e.x, 0), 0x8001);
-    assert_eq!(os_ring(&e.x, 0)[7], 3, "PIPR moves to the next pending priority");
+    assert_eq!(
+        os_ring(&e.x, 0)[7],
+        3,
+        "PIPR moves to the next pending priority"
+    );
     // CPPR is now 1: priority 3 is masked until the guest lowers CPPR.
     assert!(!e.sink.line(0));
     set_cppr(&e.x, 0, 4);
@@ -200,7 +265,11 @@ fn set_os_pending_and_raw_views() {
     set_cppr(&e.x, 0, 0xFF);
     e.x.tima_write(0, TIMA_OS + 0x812, &[3]);
     assert!(e.sink.line(0));
-    assert_eq!(os_ring(&e.x, 0), [0x80, 0xFF, 0x10, 0xFF, 0xFF, 0, 0, 3], "AGE hidden on the OS page");
+    assert_eq!(
+        os_ring(&e.x, 0),
+        [0x80, 0xFF, 0x10, 0xFF, 0xFF, 0, 0, 3],
+        "AGE hidden on the OS page"
+    );
     // Out-of-range priority: no IPB bit.
     e.x.tima_write(0, TIMA_OS + 0x812, &[9]);
     assert_eq!(os_ring(&e.x, 0)[2], 0x10);
@@ -267,17 +336,41 @@ fn invalid_tima_accesses() {
 #[test]
 fn eq_config_attr_restores_producer_position() {
     let e = env(1);
-    e.mem.write_slice(&[0u8; 4096], GuestAddress(0x10000)).unwrap();
-    let eq = KvmXiveEq { flags: 1, qshift: 12, qaddr: 0x10000, qtoggle: 0, qindex: 1023 };
-    e.x.set_attr(KVM_DEV_XIVE_GRP_EQ_CONFIG, 6, &eq.to_bytes()).unwrap();
+    e.mem
+        .write_slice(&[0u8; 4096], GuestAddress(0x10000))
+        .unwrap();
+    let eq = KvmXiveEq {
+        flags: 1,
+        qshift: 12,
+        qaddr: 0x10000,
+        qtoggle: 0,
+        qindex: 1023,
+    };
+    e.x.set_attr(KVM_DEV_XIVE_GRP_EQ_CONFIG, 6, &eq.to_bytes())
+        .unwrap();
     e.x.claim(L, false).unwrap();
     route(&e.x, L, 0, 0x42);
     fire(&e);
     fire(&e);
-    let q = GuestQueue { qaddr: 0x10000, entries: 1024, idx: 0, toggle: 0 };
+    let q = GuestQueue {
+        qaddr: 0x10000,
+        entries: 1024,
+        idx: 0,
+        toggle: 0,
+    };
     assert_eq!(q.raw(&e.mem, 1023), 0x42, "generation 0 at the last slot");
     assert_eq!(q.raw(&e.mem, 0), 0x8000_0042, "wrapped: generation 1");
     let mut out = [0u8; 64];
-    e.x.get_attr(KVM_DEV_XIVE_GRP_EQ_CONFIG, 6, &mut out).unwrap();
-    assert_eq!(KvmXiveEq::from_bytes(&out).unwrap(), KvmXiveEq { flags: 1, qshift: 12, qaddr: 0x10000, qtoggle: 1, qindex: 1 });
+    e.x.get_attr(KVM_DEV_XIVE_GRP_EQ_CONFIG, 6, &mut out)
+        .unwrap();
+    assert_eq!(
+        KvmXiveEq::from_bytes(&out).unwrap(),
+        KvmXiveEq {
+            flags: 1,
+            qshift: 12,
+            qaddr: 0x10000,
+            qtoggle: 1,
+            qindex: 1
+        }
+    );
 }

@@ -127,17 +127,35 @@ pub struct GuestQueue {
 
 impl GuestQueue {
     /// Zero the page and register it with H_INT_SET_QUEUE_CONFIG (ALWAYS_NOTIFY).
-    pub fn setup(x: &Xive, mem: &GuestMemory, server: u32, prio: u64, qaddr: u64, qshift: u64) -> Self {
+    pub fn setup(
+        x: &Xive,
+        mem: &GuestMemory,
+        server: u32,
+        prio: u64,
+        qaddr: u64,
+        qshift: u64,
+    ) -> Self {
         let len = 1usize << qshift;
-        mem.write_slice(&vec![0u8; len], GuestAddress(qaddr)).unwrap();
-        let r = hc(x, H_INT_SET_QUEUE_CONFIG, &[1, u64::from(server), prio, qaddr, qshift]);
+        mem.write_slice(&vec![0u8; len], GuestAddress(qaddr))
+            .unwrap();
+        let r = hc(
+            x,
+            H_INT_SET_QUEUE_CONFIG,
+            &[1, u64::from(server), prio, qaddr, qshift],
+        );
         assert_eq!(r.ret, H_SUCCESS);
-        GuestQueue { qaddr, entries: (len / 4) as u32, idx: 0, toggle: 0 }
+        GuestQueue {
+            qaddr,
+            entries: (len / 4) as u32,
+            idx: 0,
+            toggle: 0,
+        }
     }
 
     pub fn raw(&self, mem: &GuestMemory, i: u32) -> u32 {
         let mut b = [0u8; 4];
-        mem.read_slice(&mut b, GuestAddress(self.qaddr + 4 * u64::from(i))).unwrap();
+        mem.read_slice(&mut b, GuestAddress(self.qaddr + 4 * u64::from(i)))
+            .unwrap();
         u32::from_be_bytes(b)
     }
 
@@ -160,7 +178,11 @@ impl GuestQueue {
 
 /// Route `lisn` to `server` at PRIO with `eisn`, and enable it (PQ=00).
 pub fn route(x: &Xive, lisn: u32, server: u32, eisn: u32) {
-    let r = hc(x, H_INT_SET_SOURCE_CONFIG, &[2, u64::from(lisn), u64::from(server), PRIO, u64::from(eisn)]);
+    let r = hc(
+        x,
+        H_INT_SET_SOURCE_CONFIG,
+        &[2, u64::from(lisn), u64::from(server), PRIO, u64::from(eisn)],
+    );
     assert_eq!(r.ret, H_SUCCESS);
     esb_load(x, lisn, 0xC00);
 }
