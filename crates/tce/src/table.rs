@@ -211,6 +211,12 @@ impl TceTable {
             .map_or(0, |a| a.tces.leaf_chunks())
     }
 
+    /// Pages loaded into this table's IOTLB cache (used by [`TceIommu`](crate::TceIommu))
+    /// since it was last flushed for size.
+    pub fn iotlb_pages(&self) -> usize {
+        self.iotlb_pages.load(Ordering::Relaxed)
+    }
+
     /// Allocated directory chunks (not counting the root).
     pub fn dir_chunks(&self) -> usize {
         self.inner

@@ -90,11 +90,11 @@ fn tce(c: Cfg) -> impl Strategy<Value = u64> {
     let page = 1u64 << c.shift;
     let pages = RAM / page;
     prop_oneof![
-        8 => (0..pages, 0..4u64).prop_map(move |(p, perm)| p * page | perm),
+        8 => (0..pages, 0..4u64).prop_map(move |(p, perm)| (p * page) | perm),
         3 => Just(0u64),
         1 => any::<u64>(),
-        1 => (pages..pages * 4, 1..4u64).prop_map(move |(p, perm)| p * page | perm),
-        1 => (0..pages, 1..page / 4, 1..4u64).prop_map(move |(p, junk, perm)| p * page | junk << 2 | perm),
+        1 => (pages..pages * 4, 1..4u64).prop_map(move |(p, perm)| (p * page) | perm),
+        1 => (0..pages, 1..page / 4, 1..4u64).prop_map(move |(p, junk, perm)| (p * page) | (junk << 2) | perm),
     ]
 }
 
@@ -137,7 +137,7 @@ impl Model {
     }
 
     fn index_of(&self, ioba: u64, n: u64) -> Option<u64> {
-        if ioba % self.page() != 0 || ioba < self.c.bus {
+        if !ioba.is_multiple_of(self.page()) || ioba < self.c.bus {
             return None;
         }
         let idx = (ioba - self.c.bus) / self.page();
