@@ -257,7 +257,9 @@ impl Xive {
             // Same address computation as an MMIO access to the management page.
             let abs = self.cfg.mgmt_page_offset(lisn).wrapping_add(offset);
             let store = (flags & ESB_STORE != 0).then_some(data);
-            (self.esb_access(&t, abs, store), t.ack_listener.clone())
+            let out = self.esb_access(&t, abs, store);
+            let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
+            (out, listener)
         };
         if let Some(lisn) = out.lsi_eoi {
             self.notify_lsi_eoi(listener, lisn);

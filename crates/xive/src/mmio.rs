@@ -60,7 +60,8 @@ impl Xive {
                     lsi_eoi: None,
                 }
             };
-            (out, t.ack_listener.clone())
+            let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
+            (out, listener)
         };
         match out.0.value {
             Some(v) => data.copy_from_slice(&v.to_be_bytes()),
@@ -84,7 +85,7 @@ impl Xive {
                 guest_error!(offset, size = data.len(), "XIVE: ESB store of invalid size");
                 None
             };
-            (lsi_eoi, t.ack_listener.clone())
+            (lsi_eoi, lsi_eoi.and_then(|_| t.ack_listener.clone()))
         };
         if let Some(lisn) = lsi_eoi {
             self.notify_lsi_eoi(listener, lisn);
