@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hvapi::GuestMemory;
+use hvapi::device::DeviceError;
 use hvapi::hcall::{
     H_FUNCTION, H_GET_TCE, H_PARAMETER, H_PUT_TCE, H_PUT_TCE_INDIRECT, H_STUFF_TCE, HcallResult,
 };
@@ -17,7 +18,9 @@ use crate::listener::{LinkId, TceListener};
 use crate::state::{TableState, TceRun, TceState};
 use crate::table::{Active, TceTable, Translation, Values};
 use crate::tree::{Budget, SparseTable};
-use crate::types::{Access, DmaError, DmaWindow, MAX_INDIRECT_TCES, TceError};
+use crate::types::{
+    Access, DmaError, DmaWindow, MAX_INDIRECT_TCES, MAX_PAGE_SHIFT, MIN_PAGE_SHIFT, TceError,
+};
 
 /// Registry-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +147,50 @@ impl TceRegistry {
             },
         );
         Ok(table)
+    }
+
+    /// Creates a table the way `KVM_CREATE_SPAPR_TCE_64` does (`tce.md` §5.1): `offset` and
+    /// `size` count IOMMU pages, `flags` is ignored. `EINVAL` for a LIOBN above 32 bits, a
+    /// zero size, a page shift outside 12..=34 or a window past the 64-bit bus space;
+    /// `EBUSY` if the LIOBN already has a table. Storage is allocated lazily, so the table
+    /// itself never fails for lack of memory.
+    pub fn create_spapr_tce_64(
+        &self,
+        liobn: u64,
+        page_shift: u32,
+        _flags: u32,
+        offset: u64,
+        size: u64,
+    ) -> Result<Arc<TceTable>, DeviceError> {
+        let liobn = u32::try_from(liobn).map_err(|_| DeviceError::Invalid)?;
+        if !(MIN_PAGE_SHIFT..=MAX_PAGE_SHIFT).contains(&page_shift) || size == 0 {
+            return Err(DeviceError::Invalid);
+        }
+        let end_pages = offset.checked_add(size).ok_or(DeviceError::Invalid)?;
+        if end_pages > u64::MAX >> page_shift {
+            return Err(DeviceError::Invalid);
+        }
+        let window = DmaWindow::new(offset << page_shift, page_shift, size)
+            .map_err(|_| DeviceError::Invalid)?;
+        self.create_table(liobn, window).map_err(|e| match e {
+            TceError::Exists(_) => DeviceError::Busy,
+            _ => DeviceError::Invalid,
+        })
+    }
+
+    /// Legacy `KVM_CREATE_SPAPR_TCE`: 4 KiB pages at bus address 0, `window_size` bytes.
+    pub fn create_spapr_tce(
+        &self,
+        liobn: u64,
+        window_size: u32,
+    ) -> Result<Arc<TceTable>, DeviceError> {
+        self.create_spapr_tce_64(
+            liobn,
+            MIN_PAGE_SHIFT,
+            0,
+            0,
+            u64::from(window_size) >> MIN_PAGE_SHIFT,
+        )
     }
 
     /// Removes the table of `liobn`: every linked listener is told to unmap what it mirrors

@@ -544,3 +544,61 @@ fn huge_window_costs_only_what_is_mapped() {
     assert_eq!(call(&r, &mem, H_PUT_TCE, &[0x77, far, 0]).ret, H_SUCCESS);
     assert_eq!(r.chunks_used(), 0);
 }
+
+#[test]
+fn kvm_shaped_table_creation() {
+    use hvapi::device::DeviceError;
+    let r = TceRegistry::default();
+    type Case = (&'static str, u64, u32, u64, u64, Result<(), DeviceError>);
+    let cases: &[Case] = &[
+        ("zero size", 1, 12, 0, 0, Err(DeviceError::Invalid)),
+        ("page shift 11", 1, 11, 0, 16, Err(DeviceError::Invalid)),
+        ("page shift 35", 1, 35, 0, 16, Err(DeviceError::Invalid)),
+        (
+            "offset + size overflows",
+            1,
+            12,
+            u64::MAX,
+            2,
+            Err(DeviceError::Invalid),
+        ),
+        (
+            "past the bus space",
+            1,
+            12,
+            1 << 51,
+            1 << 51,
+            Err(DeviceError::Invalid),
+        ),
+        (
+            "64-bit LIOBN",
+            1 << 32,
+            12,
+            0,
+            16,
+            Err(DeviceError::Invalid),
+        ),
+        ("DDW-like", 2, 16, (1 << 59) >> 16, 1 << 20, Ok(())),
+        ("16G pages", 3, 34, 0, 4, Ok(())),
+        ("same LIOBN again", 2, 12, 0, 16, Err(DeviceError::Busy)),
+    ];
+    for &(what, liobn, ps, off, size, ref want) in cases {
+        let got = r.create_spapr_tce_64(liobn, ps, 0, off, size).map(|_| ());
+        assert_eq!(&got, want, "{what}");
+    }
+    let w = r.table(2).unwrap().window().unwrap();
+    assert_eq!(
+        (w.bus_offset(), w.page_shift(), w.entries()),
+        (1 << 59, 16, 1 << 20)
+    );
+    let t = r.create_spapr_tce(0x7100_0000, 0x1000_0000).unwrap();
+    assert_eq!(
+        t.window().unwrap().dt_cells(0x7100_0000),
+        [0x7100_0000, 0, 0, 0, 0x1000_0000]
+    );
+    assert_eq!(
+        r.create_spapr_tce(9, 0x800).map(|_| ()),
+        Err(DeviceError::Invalid)
+    );
+    assert_eq!(r.chunks_used(), 0);
+}
