@@ -102,7 +102,8 @@ pub struct DmaPiece {
 /// The guest-physical pieces of a checked DMA range, contiguous pages merged.
 ///
 /// Holds the table's read lock: guest TCE updates of this table wait until it is dropped, so
-/// the pieces cannot be unmapped while a device uses them. Drop it promptly.
+/// the pieces cannot be unmapped while a device uses them. Drop it promptly. The lock is taken
+/// recursively, so a device may translate again (same table) while holding one.
 pub struct Translation {
     guard: ArcRwLockReadGuard<RawRwLock, TableInner>,
     next: u64,
@@ -232,7 +233,7 @@ impl TceTable {
     /// lacks the needed permission fails as a whole. The returned guest addresses are what
     /// the guest mapped; the memory access itself still checks that they are RAM.
     pub fn translate(&self, ioba: u64, len: u64, access: Access) -> Result<Translation, DmaError> {
-        let guard = self.inner.read_arc();
+        let guard = self.inner.read_arc_recursive();
         let Some(a) = guard.active.as_ref() else {
             return Err(DmaError::WindowDisabled);
         };
@@ -264,7 +265,7 @@ impl TceTable {
     /// Translates the single bus address `ioba` for `access`: the guest physical address and
     /// how many bytes from there on stay in the same TCE page.
     pub fn translate_addr(&self, ioba: u64, access: Access) -> Result<(u64, u64), DmaError> {
-        let inner = self.inner.read();
+        let inner = self.inner.read_recursive();
         let a = inner.active.as_ref().ok_or(DmaError::WindowDisabled)?;
         let win = a.window;
         if ioba < win.bus_offset() || ioba >= win.end() {

@@ -4,7 +4,7 @@ mod common;
 
 use common::{ram, write_list};
 use hvapi::hcall::*;
-use tce::{Access, DmaError, DmaWindow, PeConfig, TceConfig, TceRegistry};
+use tce::{Access, DmaError, DmaPiece, DmaWindow, PeConfig, TceConfig, TceRegistry};
 
 const VIO: u32 = 0x7100_0002;
 const OFFSET_TABLE: u32 = 0x7100_0003;
@@ -601,4 +601,106 @@ fn kvm_shaped_table_creation() {
         Err(DeviceError::Invalid)
     );
     assert_eq!(r.chunks_used(), 0);
+}
+
+#[test]
+fn translation_checks_window_mapping_and_permission() {
+    let (r, mem) = setup();
+    let v: u64 = VIO.into();
+    assert_eq!(
+        call(&r, &mem, H_PUT_TCE, &[v, 0x1000, 0x10_0000 | 1]).ret,
+        H_SUCCESS
+    ); // RO
+    assert_eq!(
+        call(&r, &mem, H_PUT_TCE, &[v, 0x2000, 0x10_1000 | 2]).ret,
+        H_SUCCESS
+    ); // WO
+    assert_eq!(
+        call(&r, &mem, H_PUT_TCE, &[v, 0x3000, 0x20_0000 | 3]).ret,
+        H_SUCCESS
+    ); // RW
+    let err = |ioba, len, a| r.translate(VIO, ioba, len, a).unwrap_err();
+    assert_eq!(err(0x1000, 8, Access::Write), DmaError::Denied(0x1000));
+    assert_eq!(err(0x2000, 8, Access::Read), DmaError::Denied(0x2000));
+    assert_eq!(err(0x1ff8, 16, Access::ReadWrite), DmaError::Denied(0x1ff8));
+    assert_eq!(err(0x3ff0, 0x20, Access::Read), DmaError::NotMapped(0x4000));
+    assert_eq!(err(0x0, 1, Access::Read), DmaError::NotMapped(0));
+    assert_eq!(
+        err(256 << 20, 1, Access::Read),
+        DmaError::OutOfWindow(256 << 20)
+    );
+    assert_eq!(
+        err((256 << 20) - 1, 2, Access::Read),
+        DmaError::OutOfWindow((256 << 20) - 1)
+    );
+    assert_eq!(
+        err(u64::MAX, 2, Access::Read),
+        DmaError::OutOfWindow(u64::MAX)
+    );
+    assert_eq!(
+        r.translate(0x1234, 0, 1, Access::Read).unwrap_err(),
+        DmaError::NoSuchLiobn(0x1234)
+    );
+    assert_eq!(
+        r.translate(0x8000_0001, 0, 1, Access::Read).unwrap_err(),
+        DmaError::WindowDisabled
+    );
+    assert_eq!(
+        r.table(OFFSET_TABLE)
+            .unwrap()
+            .translate(0x0FFF_FFFF, 1, Access::Read)
+            .unwrap_err(),
+        DmaError::OutOfWindow(0x0FFF_FFFF)
+    );
+    // Read across the RO and WO pages fails, across WO and RW for writing succeeds, split in two
+    // pieces because the guest pages are not adjacent.
+    let p: Vec<DmaPiece> = r
+        .translate(VIO, 0x2ff0, 0x20, Access::Write)
+        .unwrap()
+        .collect();
+    assert_eq!(
+        p,
+        vec![
+            DmaPiece {
+                ioba: 0x2ff0,
+                gpa: 0x10_1ff0,
+                len: 0x10
+            },
+            DmaPiece {
+                ioba: 0x3000,
+                gpa: 0x20_0000,
+                len: 0x10
+            },
+        ]
+    );
+    // Adjacent guest pages merge; zero length is an empty success.
+    assert_eq!(
+        call(&r, &mem, H_PUT_TCE, &[v, 0x4000, 0x20_1000 | 3]).ret,
+        H_SUCCESS
+    );
+    let p: Vec<DmaPiece> = r
+        .translate(VIO, 0x3800, 0x1000, Access::ReadWrite)
+        .unwrap()
+        .collect();
+    assert_eq!(
+        p,
+        vec![DmaPiece {
+            ioba: 0x3800,
+            gpa: 0x20_0800,
+            len: 0x1000
+        }]
+    );
+    assert_eq!(
+        r.translate(VIO, 0x9000, 0, Access::Write).unwrap().count(),
+        0
+    );
+    // A translation may be nested inside another on the same table.
+    let outer = r.translate(VIO, 0x3000, 8, Access::Read).unwrap();
+    let inner = r
+        .table(VIO)
+        .unwrap()
+        .translate_addr(0x1004, Access::Read)
+        .unwrap();
+    assert_eq!(inner, (0x10_0004, 0xFFC));
+    assert_eq!(outer.count(), 1);
 }
