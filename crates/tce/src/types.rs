@@ -107,10 +107,28 @@ impl Access {
 /// `entries ≥ 1`, `bus_offset` aligned to the page size, and the window's end
 /// (`bus_offset + entries << page_shift`) representable in 64 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawWindow")]
 pub struct DmaWindow {
     bus_offset: u64,
     page_shift: u32,
     entries: u64,
+}
+
+/// The serialized form of a [`DmaWindow`]; deserializing goes through [`DmaWindow::new`], so a
+/// forged or corrupted image cannot produce a window that breaks the invariants.
+#[derive(Deserialize)]
+struct RawWindow {
+    bus_offset: u64,
+    page_shift: u32,
+    entries: u64,
+}
+
+impl TryFrom<RawWindow> for DmaWindow {
+    type Error = TceError;
+
+    fn try_from(r: RawWindow) -> Result<Self, TceError> {
+        DmaWindow::new(r.bus_offset, r.page_shift, r.entries)
+    }
 }
 
 impl DmaWindow {
