@@ -660,3 +660,78 @@ impl IrqInjector for Xics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSink;
+    impl VcpuIrqSink for NoSink {
+        fn set_external(&self, _: u32, _: bool) {}
+    }
+
+    /// The window between displacing an interrupt from an XISR and re-delivering it is
+    /// covered by a busy mark: a capture taken inside it is refused, one taken after it
+    /// sees the displaced interrupt pending again.
+    #[test]
+    fn displacement_window_blocks_capture() {
+        let x = Xics::new(XicsConfig::spapr(1), Arc::new(NoSink)).unwrap();
+        x.connect_vcpu(0).unwrap();
+        x.h_cppr(0, 0xFF).unwrap();
+        for (irq, prio) in [(0x1300, 5u32), (0x1301, 3)] {
+            x.claim_irq(irq, false).unwrap();
+            x.rtas_set_xive(irq, 0, prio).unwrap();
+        }
+        x.set_irq(0x1300, true).unwrap();
+        // Trigger 0x1301 by hand, stopping before the displaced 0x1300 is re-delivered.
+        let (block, m) = x.ics.source(0x1301).unwrap();
+        let pending = {
+            let mut s = m.lock();
+            s.set(F_P);
+            x.deliver_locked(0x1301, block, &mut s)
+        };
+        let Some(Redeliver {
+            irq: 0x1300,
+            marker: Some(0),
+        }) = pending
+        else {
+            panic!("expected 0x1300 displaced")
+        };
+        assert!(
+            x.try_save().is_none(),
+            "capture inside the window must be refused"
+        );
+        x.redeliver(pending);
+        let st = x.try_save().expect("window closed");
+        let a = st.sources.iter().find(|s| s.irq == 0x1300).unwrap();
+        assert!(
+            a.presented && a.resend,
+            "displaced interrupt pending again: {a:?}"
+        );
+        assert_eq!(st.icps[0].xisr, 0x1301);
+    }
+
+    /// A resend pass owed by a CPPR relaxation is inside the busy window too.
+    #[test]
+    fn resend_window_blocks_capture() {
+        let x = Xics::new(XicsConfig::spapr(1), Arc::new(NoSink)).unwrap();
+        x.connect_vcpu(0).unwrap();
+        x.claim_irq(0x1300, false).unwrap();
+        x.h_cppr(0, 0xFF).unwrap();
+        x.rtas_set_xive(0x1300, 0, 5).unwrap();
+        x.h_cppr(0, 0).unwrap();
+        x.set_irq(0x1300, true).unwrap(); // refused
+        // First half of H_CPPR(0xFF), by hand.
+        let (d, resend) = {
+            let mut r = x.icps[0].regs.lock();
+            let out = r.down_cppr(0xFF);
+            r.busy += 1;
+            out
+        };
+        assert!(resend);
+        assert!(x.try_save().is_none());
+        x.after_icp_change(0, d, resend);
+        let st = x.try_save().unwrap();
+        assert_eq!(st.icps[0].xisr, 0x1300);
+    }
+}

@@ -120,7 +120,9 @@ impl Xics {
         }
     }
 
-    fn try_save(&self) -> Option<XicsState> {
+    /// Capture the state if no multi-step operation is in flight, else `None` (nothing is
+    /// captured; try again). Never blocks for longer than copying the state.
+    pub fn try_save(&self) -> Option<XicsState> {
         let ctrl = self.ctrl.lock();
         let blocks: Vec<_> = self.ics.blocks().collect();
         let mut guards = Vec::with_capacity(blocks.len() * BLOCK_SIZE);

@@ -548,3 +548,47 @@ fn injecting_into_unclaimed_or_out_of_range_sources_fails() {
     x.free_irq(0x1000).unwrap();
     assert!(x.set_irq(0x1000, true).is_err());
 }
+
+/// Captures the state from inside the EOI of an LSI (the listener runs between the two
+/// halves of H_EOI): the capture must be refused until the EOI has completed.
+struct CaptureInside {
+    x: std::sync::OnceLock<std::sync::Weak<Xics>>,
+    refused: std::sync::atomic::AtomicU32,
+}
+
+impl IrqAckListener for CaptureInside {
+    fn lsi_eoi(&self, _irq: u32) {
+        let x = self.x.get().and_then(|w| w.upgrade()).unwrap();
+        if x.try_save().is_none() {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn capture_is_refused_inside_an_eoi() {
+    let hook = Arc::new(CaptureInside {
+        x: Default::default(),
+        refused: Default::default(),
+    });
+    let sink = LineSink::new(1);
+    let cfg = XicsConfig {
+        ack_listener: Some(hook.clone()),
+        ..XicsConfig::spapr(1)
+    };
+    let x = Arc::new(Xics::new(cfg, sink).unwrap());
+    hook.x.set(Arc::downgrade(&x)).unwrap();
+    x.connect_vcpu(0).unwrap();
+    x.h_cppr(0, 0xFF).unwrap();
+    route(&x, L, true, 0, 5);
+    x.set_irq(L, true).unwrap();
+    assert_eq!(xirr(&x, 0), 0xFF00_1200);
+    x.h_eoi(0, 0xFF00_1200).unwrap();
+    assert_eq!(hook.refused.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let st = x.try_save().expect("no operation in flight");
+    assert_eq!(
+        st.icps[0].xisr, L,
+        "still-high LSI re-presented after the EOI"
+    );
+}
