@@ -158,7 +158,7 @@ impl World {
             }
             s.accepted.fetch_add(1, SeqCst);
             stack.push(xirr);
-            if stack.len() < 2 && rng.next() % 4 == 0 {
+            if stack.len() < 2 && rng.next().is_multiple_of(4) {
                 continue; // keep it in service for a while
             }
             while let Some(top) = stack.pop() {
