@@ -219,7 +219,7 @@ fn every_trigger_is_delivered_exactly_once_under_contention() {
     for d in 0..ndev {
         let w = w.clone();
         let mine: Vec<usize> = (0..w.srcs.len()).filter(|i| i % ndev == d).collect();
-        devs.push(std::thread::spawn(move || w.device(&mine, 5_000)));
+        devs.push(std::thread::spawn(move || w.device(&mine, 25_000)));
     }
     // IPIs in the background, from server 0's identity to both servers.
     let ipi = {
@@ -250,7 +250,7 @@ fn every_trigger_is_delivered_exactly_once_under_contention() {
     }
     assert_eq!(
         w.srcs.iter().map(|s| s.sent.load(SeqCst)).sum::<u64>(),
-        20_000
+        100_000
     );
     // Nothing left pending.
     for s in w.x.save().sources {
@@ -318,7 +318,7 @@ fn free_msi_bursts_coalesce_but_the_last_trigger_is_always_delivered() {
         let (x, generation) = (x.clone(), generation.clone());
         devs.push(std::thread::spawn(move || {
             let mut rng = Rng(0x9E37_79B9 + u64::from(d));
-            for _ in 0..20_000 {
+            for _ in 0..50_000 {
                 let i = (rng.next() % u64::from(N)) as usize;
                 generation[i].fetch_add(1, SeqCst);
                 x.set_irq(0x1300 + i as u32, true).unwrap();
@@ -450,10 +450,10 @@ fn save_under_fire_is_a_consistent_cut() {
     for d in 0..ndev {
         let w = w.clone();
         let mine: Vec<usize> = (0..w.srcs.len()).filter(|i| i % ndev == d).collect();
-        devs.push(std::thread::spawn(move || w.device(&mine, 4_000)));
+        devs.push(std::thread::spawn(move || w.device(&mine, 20_000)));
     }
     let mut cuts = 0;
-    while cuts < 40 && devs.iter().any(|d| !d.is_finished()) {
+    while cuts < 200 && devs.iter().any(|d| !d.is_finished()) {
         w.parked_stacks.lock().clear();
         w.pause.store(true, SeqCst);
         while w.parked.load(SeqCst) < NSERVERS {
