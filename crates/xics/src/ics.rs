@@ -231,7 +231,7 @@ mod tests {
         }
         assert_eq!(b.take_hint_from(64), Some(64));
         assert_eq!(b.take_hint_from(65), Some(65));
-        b.hint_resend(70); // set behind the cursor of a running pass: still found
+        b.hint_resend(70); // set ahead of a running pass: found by the same pass
         assert_eq!(b.take_hint_from(66), Some(70));
         assert_eq!(b.take_hint_from(71), Some(500));
         assert_eq!(b.take_hint_from(501), Some(1023));
