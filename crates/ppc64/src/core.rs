@@ -97,6 +97,11 @@ pub(crate) struct JcEntry {
     pub gen_: u32,
 }
 
+// SAFETY: `gen_ptr` points at an `AtomicU32` inside the partition's `CodePages`, which the
+// owning `Core` keeps alive through its `Arc<Partition>`; atomics may be read from any
+// thread, so moving the entry (with its vCPU) to another thread is sound.
+unsafe impl Send for JcEntry {}
+
 pub(crate) const JC_BITS: u32 = 12;
 pub(crate) const JC_SIZE: usize = 1 << JC_BITS;
 pub(crate) const JC_EMPTY: JcEntry = JcEntry {
