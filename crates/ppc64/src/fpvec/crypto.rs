@@ -1,0 +1,1 @@
+//! AES, SHA-2 sigma and carry-less multiplication helpers.

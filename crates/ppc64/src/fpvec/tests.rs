@@ -1,0 +1,288 @@
+//! Unit tests of the FP/VMX/VSX instructions (known results from the ISA, flag behaviour,
+//! NaN/denormal/rounding corner cases, facility checks).
+
+use std::sync::Arc;
+
+use super::fpscr::*;
+use super::fpu::{self, D, Env, Op2, SD};
+use crate::core::Flow;
+use crate::cpu::Cpu;
+use crate::mem::Ram;
+use crate::partition::{NoBus, Partition};
+use crate::reg::{msr, program, vec};
+
+pub(crate) const MEM: u64 = 0x20_0000;
+const CODE: u64 = 0x30_0000;
+
+pub(crate) fn cpu() -> Cpu {
+    let mem = Arc::new(
+        vm_memory::GuestMemoryMmap::<()>::from_ranges(&[(vm_memory::GuestAddress(0), 16 << 20)])
+            .unwrap(),
+    );
+    let part = Partition::new(Ram::from_guest_memory(mem).unwrap(), Arc::new(NoBus));
+    let mut c = Cpu::new(part, 0);
+    c.core
+        .set_msr(msr::SF | msr::ME | msr::LE | msr::FP | msr::VEC | msr::VSX);
+    c
+}
+
+/// Executes one instruction word; returns the flow.
+pub(crate) fn exec(c: &mut Cpu, w: u32) -> Flow {
+    let (op, _) = crate::decode::decode(w);
+    c.core.nia = CODE + 4;
+    (op.f)(&mut c.core, &op, CODE)
+}
+
+fn set_f(c: &mut Cpu, i: usize, v: f64) {
+    c.core.vsr[i] = (v.to_bits() as u128) << 64;
+}
+
+fn get_f(c: &Cpu, i: usize) -> u64 {
+    (c.core.vsr[i] >> 64) as u64
+}
+
+/// A-form word.
+fn a(op: u32, t: u32, ra: u32, rb: u32, rc: u32, xo: u32, rcbit: bool) -> u32 {
+    (op << 26) | (t << 21) | (ra << 16) | (rb << 11) | (rc << 6) | (xo << 1) | rcbit as u32
+}
+
+#[test]
+fn fadd_sets_fprf_fi_fr_and_cr1() {
+    let mut c = cpu();
+    set_f(&mut c, 2, 1.0);
+    set_f(&mut c, 3, f64::from_bits(0x3CA8_0000_0000_0000)); // 3 × 2^-54: rounds up
+    assert_eq!(exec(&mut c, a(63, 1, 2, 3, 0, 21, true)), Flow::Next);
+    assert_eq!(get_f(&c, 1), 0x3FF0_0000_0000_0001);
+    let f = c.core.fpscr;
+    assert_eq!(f & (FX | XX | FI | FR), FX | XX | FI | FR);
+    assert_eq!((f & FPRF) >> FPRF_SHIFT, class::PNORM as u64);
+    assert_eq!(c.core.cr_field(1), 0x8, "CR1 = FX FEX VX OX");
+    // Rounds down: FR clear, FX not set again (XX already sticky).
+    c.core.fpscr &= !FX;
+    set_f(&mut c, 3, f64::from_bits(0x3C30_0000_0000_0000));
+    exec(&mut c, a(63, 1, 2, 3, 0, 21, false));
+    assert_eq!(get_f(&c, 1), 1.0f64.to_bits());
+    assert_eq!(c.core.fpscr & (FX | FR | FI), FI);
+}
+
+#[test]
+fn fp_unavailable_when_msr_fp_clear() {
+    let mut c = cpu();
+    let m = c.core.msr() & !msr::FP;
+    c.core.set_msr(m);
+    set_f(&mut c, 2, 1.0);
+    assert_eq!(exec(&mut c, a(63, 1, 2, 2, 0, 21, false)), Flow::Jump);
+    assert_eq!(c.core.nia, vec::FPU);
+    assert_eq!(c.core.srr0, CODE);
+    assert_eq!(get_f(&c, 1), 0, "target untouched");
+}
+
+#[test]
+fn enabled_invalid_suppresses_target_and_traps_when_fe_set() {
+    let mut c = cpu();
+    set_f(&mut c, 1, 42.0);
+    set_f(&mut c, 2, f64::INFINITY);
+    set_f(&mut c, 3, f64::INFINITY);
+    c.core.fpscr = VE;
+    // FE0=FE1=0: no interrupt, target unchanged, VXISI/VX/FEX set.
+    assert_eq!(exec(&mut c, a(63, 1, 2, 3, 0, 20, false)), Flow::Next);
+    assert_eq!(get_f(&c, 1), 42.0f64.to_bits());
+    assert_eq!(
+        c.core.fpscr & (FX | FEX | VX | VXISI),
+        FX | FEX | VX | VXISI
+    );
+    // Precise mode: program interrupt with the FP cause, SRR0 = the instruction.
+    c.core.fpscr = VE;
+    let m = c.core.msr() | msr::FE0 | msr::FE1;
+    c.core.set_msr(m);
+    assert_eq!(exec(&mut c, a(63, 1, 2, 3, 0, 20, false)), Flow::Jump);
+    assert_eq!(c.core.nia, vec::PROGRAM);
+    assert_eq!(c.core.srr0, CODE);
+    assert_ne!(c.core.srr1 & program::FP, 0);
+    // Disabled: default QNaN.
+    let mut c = cpu();
+    set_f(&mut c, 2, f64::INFINITY);
+    set_f(&mut c, 3, f64::INFINITY);
+    exec(&mut c, a(63, 1, 2, 3, 0, 20, false));
+    assert_eq!(get_f(&c, 1), 0x7FF8_0000_0000_0000);
+    assert_eq!((c.core.fpscr & FPRF) >> FPRF_SHIFT, class::QNAN as u64);
+}
+
+#[test]
+fn nan_propagation_order_and_quieting() {
+    let env = Env::new(0);
+    let snan = 0x7FF0_0000_0000_0001u128;
+    let qnan = 0xFFF8_0000_0000_0002u128;
+    // fadd: first NaN operand, quieted; SNaN anywhere sets VXSNAN.
+    let r = fpu::arith2(&env, D, D, Op2::Add, qnan, snan);
+    assert_eq!(r.bits, qnan);
+    assert_eq!(r.st.exc, VXSNAN);
+    // FMA picks A, then B (addend), then C.
+    let one = 1.0f64.to_bits() as u128;
+    let r = fpu::fma(&env, D, D, one, snan, qnan, false, false);
+    assert_eq!(r.bits, qnan, "addend NaN wins over C");
+    // fnmadd keeps the NaN's sign.
+    let r = fpu::fma(&env, D, D, qnan, one, one, false, true);
+    assert_eq!(r.bits, qnan);
+    // ∞ × 0 + QNaN: VXIMZ, result the QNaN.
+    let inf = f64::INFINITY.to_bits() as u128;
+    let r = fpu::fma(&env, D, D, inf, 0, qnan, false, false);
+    assert_eq!(r.bits, qnan);
+    assert_eq!(r.st.exc, VXIMZ);
+    // Single-precision ops deliver the NaN truncated to single precision.
+    let r = fpu::arith2(&env, D, SD, Op2::Mul, 0x7FF8_0000_0000_0FFF, one);
+    assert_eq!(r.bits, 0x7FF8_0000_0000_0000);
+}
+
+#[test]
+fn single_ops_round_once() {
+    // 1 + 2^-24 + 2^-60 is just above a single-precision tie: must round up, which a
+    // double intermediate would not.
+    let env = Env::new(0);
+    let a = 1.0f64.to_bits() as u128;
+    let b = (f64::from_bits(0x3E70_0000_0000_0000) + f64::from_bits(0x3C30_0000_0000_0000))
+        .to_bits() as u128;
+    let r = fpu::arith2(&env, D, SD, Op2::Add, a, b);
+    assert_eq!(
+        f64::from_bits(r.bits as u64),
+        1.0 + f64::from_bits(0x3E80_0000_0000_0000)
+    );
+    assert!(r.st.fr && r.st.fi);
+}
+
+#[test]
+fn underflow_is_tininess_before_rounding() {
+    // 2^-1022 × (1 − 2^-54): rounds to 2^-1022 (normal) but is tiny before rounding.
+    let env = Env::new(0);
+    let a = f64::from_bits(0x0010_0000_0000_0000).to_bits() as u128;
+    let b = (1.0 - f64::EPSILON / 2.0).to_bits() as u128; // 1 − 2^-53
+    let r = fpu::arith2(&env, D, D, Op2::Mul, a, b);
+    // exact = 2^-1022 − 2^-1075: rounds (nearest) to 2^-1022.
+    assert_eq!(r.bits, 0x0010_0000_0000_0000);
+    assert_ne!(r.st.exc & UX, 0);
+    assert_ne!(r.st.exc & XX, 0);
+}
+
+#[test]
+fn rounding_modes_for_division() {
+    let one = 1.0f64.to_bits() as u128;
+    let three = 3.0f64.to_bits() as u128;
+    let q = |rn| fpu::arith2(&Env::new(rn), D, D, Op2::Div, one, three).bits as u64;
+    assert_eq!(q(0), 0x3FD5_5555_5555_5555);
+    assert_eq!(q(1), 0x3FD5_5555_5555_5555);
+    assert_eq!(q(2), 0x3FD5_5555_5555_5556);
+    assert_eq!(q(3), 0x3FD5_5555_5555_5555);
+    let m = |rn| fpu::arith2(&Env::new(rn), D, D, Op2::Div, one | 1 << 63, three).bits as u64;
+    assert_eq!(m(2), 0xBFD5_5555_5555_5555);
+    assert_eq!(m(3), 0xBFD5_5555_5555_5556);
+}
+
+#[test]
+fn overflow_enabled_gives_adjusted_result() {
+    let env = Env::new(OE);
+    let big = f64::MAX.to_bits() as u128;
+    let r = fpu::arith2(&env, D, D, Op2::Add, big, big);
+    // 2 × MAX × 2^-1536
+    assert_eq!(
+        f64::from_bits(r.bits as u64),
+        f64::MAX * 2.0f64.powi(-768) * 2.0f64.powi(-767)
+    );
+    assert_ne!(r.st.exc & OX, 0);
+    assert_eq!(r.st.exc & XX, 0);
+}
+
+/// The host fast path agrees bit for bit with the exact engine on random normal operands.
+#[test]
+fn fast_path_is_bit_identical_to_slow_path() {
+    let mut s = 0x1234_5678_9ABC_DEF0u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let env = Env::new(0);
+    let mut hits = 0;
+    for i in 0..200_000 {
+        let mut x = next();
+        let mut y = next();
+        if i % 2 == 0 {
+            // nearby exponents: cancellation and carries
+            y = (y & !(0x7FF << 52)) | (x & (0x7FF << 52));
+        }
+        if i % 3 == 0 {
+            x &= !0xFFFF_FFFF;
+        }
+        for op in [Op2::Add, Op2::Sub, Op2::Mul, Op2::Div] {
+            if let Some((v, fi, fr)) = super::fp::fast2(op, x, y) {
+                hits += 1;
+                let r = fpu::arith2(&env, D, D, op, x as u128, y as u128);
+                assert_eq!(v as u128, r.bits, "{op:?} {x:#x} {y:#x}");
+                assert_eq!((fi, fr), (r.st.fi, r.st.fr), "{op:?} {x:#x} {y:#x}");
+                assert_eq!(r.st.exc & !XX, 0);
+            }
+        }
+        let x = x & !(1 << 63);
+        if let Some((v, fi, fr)) = super::fp::fast_sqrt(x) {
+            let r = fpu::sqrt(&env, D, D, x as u128);
+            assert_eq!(v as u128, r.bits, "sqrt {x:#x}");
+            assert_eq!((fi, fr), (r.st.fi, r.st.fr), "sqrt {x:#x}");
+        }
+    }
+    assert!(hits > 400_000, "fast path taken {hits} times");
+}
+
+#[test]
+fn single_loads_and_stores_are_bit_conversions() {
+    let mut c = cpu();
+    // An SNaN single and a single denormal survive lfs/stfs unchanged.
+    for bits in [0x7F80_0001u32, 0x0000_0001, 0x8040_0000, 0x3F80_0000] {
+        c.core
+            .partition()
+            .ram
+            .write(MEM, &bits.to_le_bytes())
+            .unwrap();
+        c.core.gpr[4] = MEM;
+        exec(&mut c, (48 << 26) | (1 << 21) | (4 << 16)); // lfs f1,0(r4)
+        exec(&mut c, (52 << 26) | (1 << 21) | (4 << 16) | 8); // stfs f1,8(r4)
+        let mut b = [0u8; 4];
+        c.core.partition().ram.read(MEM + 8, &mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), bits);
+        assert_eq!(c.core.fpscr, 0, "no exception");
+    }
+    assert_eq!(fpu::sp_to_dp_bits(0x0000_0001), 0x36A0_0000_0000_0000);
+}
+
+#[test]
+fn conversions_saturate_and_flag() {
+    let env = Env::new(0);
+    let r = super::fp::cvt_to_int(&env, D, 1e20f64.to_bits() as u128, true, false);
+    assert_eq!(r.bits as u64, 0x7FFF_FFFF);
+    assert_eq!(r.st.exc, VXCVI);
+    let r = super::fp::cvt_to_int(&env, D, (-1.5f64).to_bits() as u128, false, true);
+    assert_eq!(r.bits, 0);
+    assert_eq!(r.st.exc, VXCVI);
+    let r = super::fp::cvt_to_int(&env, D, (-2.5f64).to_bits() as u128, false, false);
+    assert_eq!(r.bits as u64 as i64, -2, "ties to even");
+    assert_eq!(r.st.exc, XX);
+    let r = super::fp::cvt_to_int(&env, D, 0x7FF8_0000_0000_0000, false, false);
+    assert_eq!(r.bits as u64, 0x8000_0000_0000_0000);
+    assert_eq!(r.st.exc, VXCVI);
+}
+
+#[test]
+fn mtfsf_and_mcrfs() {
+    let mut c = cpu();
+    // mtfsf 0xFF,f1 with XX|XE: FX copied, FEX derived, VX recomputed.
+    c.core.vsr[1] = ((FX | XX | XE | VX | 2) as u128) << 64;
+    exec(&mut c, (63 << 26) | (0xFF << 17) | (1 << 11) | (711 << 1));
+    assert_eq!(c.core.fpscr, FX | FEX | XX | XE | 2);
+    // mcrfs cr2, field 1 (UX ZX XX VXSNAN): copies and clears the exception bits.
+    exec(&mut c, (63 << 26) | (2 << 23) | (1 << 18) | (64 << 1));
+    assert_eq!(c.core.cr_field(2), 0b0010);
+    assert_eq!(c.core.fpscr, FX | XE | 2);
+    // mffsl returns only the control/status subset.
+    c.core.fpscr = FX | XX | FI | VE | 3;
+    exec(&mut c, (63 << 26) | (5 << 21) | (24 << 16) | (583 << 1));
+    assert_eq!(get_f(&c, 5), FI | VE | 3);
+}
