@@ -286,3 +286,98 @@ fn mtfsf_and_mcrfs() {
     exec(&mut c, (63 << 26) | (5 << 21) | (24 << 16) | (583 << 1));
     assert_eq!(get_f(&c, 5), FI | VE | 3);
 }
+
+fn vx(xo: u32, t: u32, a: u32, b: u32) -> u32 {
+    (4 << 26) | (t << 21) | (a << 16) | (b << 11) | xo
+}
+
+#[test]
+fn vrldmi_inserts_under_the_mask() {
+    let mut c = cpu();
+    c.core.vsr[32 + 1] = (0x0019_4CE9_0080_000Fu128 << 64) | 0x7F80_0000_FFFD_72C6;
+    c.core.vsr[32 + 2] = (0x7FDF_0BAC_35F6_1B5Eu128 << 64) | 0x0000_0000_4EC5_81A4;
+    c.core.vsr[32 + 3] = u128::MAX;
+    exec(&mut c, vx(197, 3, 1, 2));
+    // rotl(src, 30) under the wrapping mask bits 54..27; the old VRT elsewhere.
+    assert_eq!((c.core.vsr[35] >> 64) as u64, 0x4020_000F_FFFF_FF3A);
+}
+
+#[test]
+fn vmx_saturation_sets_sat_and_nj_flushes() {
+    let mut c = cpu();
+    c.core.vscr = 0;
+    c.core.vsr[33] = u128::MAX; // 0xFF bytes
+    c.core.vsr[34] = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    exec(&mut c, vx(512, 3, 1, 2)); // vaddubs
+    assert_eq!(c.core.vsr[35], u128::MAX);
+    assert_eq!(c.core.vscr & 1, 1, "SAT");
+    // vaddfp of two single denormals: flushed to +0 with NJ, exact sum without.
+    let den = 0x0000_0001_0000_0001_0000_0001_0000_0001u128;
+    c.core.vsr[33] = den;
+    c.core.vsr[34] = den;
+    c.core.vscr = 0x1_0000;
+    exec(&mut c, vx(10, 3, 1, 2));
+    assert_eq!(c.core.vsr[35], 0);
+    c.core.vscr = 0;
+    exec(&mut c, vx(10, 3, 1, 2));
+    assert_eq!(c.core.vsr[35], den * 2);
+}
+
+#[test]
+fn facility_checks_of_vmx_and_vsx() {
+    let mut c = cpu();
+    let m = c.core.msr() & !(msr::VEC | msr::VSX);
+    c.core.set_msr(m);
+    // vaddubm → vector unavailable
+    assert_eq!(exec(&mut c, vx(0, 1, 2, 3)), Flow::Jump);
+    assert_eq!(c.core.nia, vec::VMX);
+    // xxlor vs1,vs2,vs3 → VSX unavailable
+    c.core.set_msr(m);
+    assert_eq!(exec(&mut c, 0xF022_1C90 | (1 << 21)), Flow::Jump);
+    assert_eq!(c.core.nia, vec::VSX);
+    // lxvx into VSR 32+ needs MSR[VEC], into 0–31 MSR[VSX]
+    c.core.set_msr(m | msr::VSX);
+    c.core.gpr[4] = MEM;
+    let lxvx = |t: u32| (31 << 26) | ((t & 31) << 21) | (4 << 11) | (268 << 1) | (t >> 5);
+    assert_eq!(exec(&mut c, lxvx(1)), Flow::Next);
+    assert_eq!(exec(&mut c, lxvx(33)), Flow::Jump);
+    assert_eq!(c.core.nia, vec::VMX);
+    // mfvsrd from VSR 0–31 needs MSR[FP] only
+    c.core.set_msr(m & !msr::FP | msr::FP);
+    assert_eq!(exec(&mut c, 0x7C23_0066), Flow::Next);
+    let m2 = c.core.msr() & !msr::FP;
+    c.core.set_msr(m2);
+    assert_eq!(exec(&mut c, 0x7C23_0066), Flow::Jump);
+    assert_eq!(c.core.nia, vec::FPU);
+}
+
+#[test]
+fn xststdcsp_honours_dcmx() {
+    let mut c = cpu();
+    // −2^-1000 (single-denormal range, not representable in single) with DCMX = 0:
+    // no match, sign and "not single" reported.
+    c.core.vsr[1] = 0x8170_0000_0000_0000u128 << 64;
+    let w = (60 << 26) | (1 << 23) | (1 << 11) | (298 << 2);
+    exec(&mut c, w);
+    assert_eq!(c.core.cr_field(1), 0b1001);
+    // DCMX bit for −denormal set: match.
+    exec(&mut c, w | (1 << 16));
+    assert_eq!(c.core.cr_field(1), 0b1011);
+}
+
+#[test]
+fn lxvd2x_and_lxvx_in_little_endian() {
+    let mut c = cpu();
+    let bytes: Vec<u8> = (0u8..16).collect();
+    c.core.partition().ram.write(MEM, &bytes).unwrap();
+    c.core.gpr[4] = MEM;
+    exec(&mut c, (31 << 26) | (1 << 21) | (4 << 11) | (844 << 1)); // lxvd2x vs1,0,r4
+    // dw0 = LE u64 at EA, dw1 = LE u64 at EA+8
+    assert_eq!(c.core.vsr[1] >> 64, 0x0706_0504_0302_0100);
+    assert_eq!(c.core.vsr[1] as u64, 0x0F0E_0D0C_0B0A_0908);
+    exec(&mut c, (31 << 26) | (2 << 21) | (4 << 11) | (268 << 1)); // lxvx vs2,0,r4
+    assert_eq!(
+        c.core.vsr[2],
+        u128::from_le_bytes(bytes.try_into().unwrap())
+    );
+}

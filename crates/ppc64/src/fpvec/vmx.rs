@@ -690,21 +690,17 @@ fn x1538<const SUB: u32>(c: &mut Core, op: &Op, cia: u64) -> Flow {
 }
 
 /// `vextu[bhw][lr]x RT,RA,VRB`: the N-byte element at byte index RA[60:63] counted from
-/// the left, or ending that many bytes from the right; bytes outside the register read 0.
+/// the left, or ending that many bytes from the right.
 fn vextux<const N: usize, const RIGHT: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vec!(c, cia);
     let x = b8(vr(c, op.rb));
     let idx = (c.gpr[op.ra as usize & 31] & 15) as isize;
+    // Indices past the last whole element are undefined; bytes wrap modulo 16 (QEMU).
     let start = if RIGHT { 16 - N as isize - idx } else { idx };
     let mut v = 0u64;
     for j in 0..N as isize {
-        let pos = start + j;
-        let byte = if (0..16).contains(&pos) {
-            x[pos as usize]
-        } else {
-            0
-        };
-        v = (v << 8) | byte as u64;
+        let pos = (start + j).rem_euclid(16) as usize;
+        v = (v << 8) | x[pos] as u64;
     }
     c.gpr[op.rt as usize & 31] = v;
     Flow::Next
