@@ -242,7 +242,7 @@ pub(crate) fn arith2(env: &Env, fin: Fmt, fout: Fmt, op: Op2, a: u128, b: u128) 
         Op2::Add => soft::add(env.rm, va, vb),
         Op2::Sub => soft::add(env.rm, va, soft::neg(vb)),
         Op2::Mul => soft::mul(va, vb),
-        Op2::Div => soft::div(va, vb),
+        Op2::Div => soft::div(va, vb, fout.p),
     };
     finish(env, fout, v, e, false)
 }
@@ -252,7 +252,7 @@ pub(crate) fn sqrt(env: &Env, fin: Fmt, fout: Fmt, b: u128) -> R {
     if let Some((n, s)) = pick_nan(fin, &[b]) {
         return nan_result(env, fin, fout, n, s, 0);
     }
-    let (v, e) = soft::sqrt(soft::unpack(fin, b));
+    let (v, e) = soft::sqrt(soft::unpack(fin, b), fout.p);
     finish(env, fout, v, e, false)
 }
 
@@ -299,13 +299,13 @@ pub(crate) fn rsqrt(env: &Env, fin: Fmt, fout: Fmt, b: u128) -> R {
         Val::Zero(sg) => finish(env, fout, Val::Inf(sg), exc::ZX, false),
         Val::Inf(false) => finish(env, fout, Val::Zero(false), 0, false),
         _ => {
-            let (s, e) = soft::sqrt(vb);
+            let (s, e) = soft::sqrt(vb, fin.p);
             if e != 0 {
                 return finish(env, fout, s, e, false);
             }
             let s = soft::round(fin, env.rm, s);
             let one = soft::from_u128(false, 1);
-            let (q, e) = soft::div(one, soft::unpack(fin, s.bits));
+            let (q, e) = soft::div(one, soft::unpack(fin, s.bits), fout.p);
             let mut r = finish(env, fout, q, e, false);
             if s.inexact {
                 r.st.exc |= fpscr::XX;

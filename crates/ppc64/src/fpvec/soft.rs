@@ -592,8 +592,8 @@ pub(crate) fn fma(rm: Rm, a: Val, c: Val, b: Val) -> (Val, u32) {
     }
 }
 
-/// a ÷ b.
-pub(crate) fn div(a: Val, b: Val) -> (Val, u32) {
+/// a ÷ b, with enough quotient bits for a result of `prec` bits.
+pub(crate) fn div(a: Val, b: Val, prec: u32) -> (Val, u32) {
     match (a, b) {
         (Val::NaN, _) | (_, Val::NaN) => (Val::NaN, 0),
         (Val::Inf(_), Val::Inf(_)) => (Val::NaN, exc::IDI),
@@ -613,7 +613,7 @@ pub(crate) fn div(a: Val, b: Val) -> (Val, u32) {
         (Val::Fin(x), Val::Fin(y)) => {
             let sign = x.sign ^ y.sign;
             const LOW65: u128 = (1u128 << 65) - 1;
-            if x.m & LOW65 == 0 && y.m & LOW65 == 0 {
+            if prec <= 60 && x.m & LOW65 == 0 && y.m & LOW65 == 0 {
                 // ≤ 63 significant bits each: one native 128 ÷ 64 division.
                 let a = (x.m >> 64) as u64;
                 let b = (y.m >> 64) as u64;
@@ -717,15 +717,15 @@ impl U256 {
     }
 }
 
-/// √a.
-pub(crate) fn sqrt(a: Val) -> (Val, u32) {
+/// √a, with enough root bits for a result of `prec` bits.
+pub(crate) fn sqrt(a: Val, prec: u32) -> (Val, u32) {
     match a {
         Val::NaN => (Val::NaN, 0),
         Val::Zero(s) => (Val::Zero(s), 0),
         Val::Inf(false) => (Val::Inf(false), 0),
         Val::Inf(true) | Val::Fin(Fin { sign: true, .. }) => (Val::NaN, exc::SQRT),
         Val::Fin(x) => {
-            if x.m as u64 == 0 {
+            if prec <= 60 && x.m as u64 == 0 {
                 // value = h × 2^(e − 63) with h the top 64 bits.
                 let h = (x.m >> 64) as u64 as u128;
                 let (r, s) = if x.e & 1 != 0 {
@@ -862,7 +862,7 @@ mod tests {
                     "{a}*{b}"
                 );
                 assert_eq!(
-                    r64(div(rd(a), rd(b)).0).to_bits(),
+                    r64(div(rd(a), rd(b), 53).0).to_bits(),
                     (a / b).to_bits(),
                     "{a}/{b}"
                 );
@@ -875,7 +875,7 @@ mod tests {
                 }
             }
             if a >= 0.0 {
-                assert_eq!(r64(sqrt(rd(a)).0).to_bits(), a.sqrt().to_bits());
+                assert_eq!(r64(sqrt(rd(a), 53).0).to_bits(), a.sqrt().to_bits());
             }
         }
     }
@@ -888,13 +888,13 @@ mod tests {
         let (sq, _) = mul(unpack(F128, x), unpack(F128, x));
         let sq = round(F128, Rm::Nearest, sq);
         assert!(!sq.inexact);
-        let r = round(F128, Rm::Nearest, sqrt(unpack(F128, sq.bits)).0);
+        let r = round(F128, Rm::Nearest, sqrt(unpack(F128, sq.bits), 113).0);
         assert_eq!(r.bits, x);
         assert!(!r.inexact);
         let q = round(
             F128,
             Rm::Nearest,
-            div(unpack(F128, sq.bits), unpack(F128, x)).0,
+            div(unpack(F128, sq.bits), unpack(F128, x), 113).0,
         );
         assert_eq!(q.bits, x);
         assert!(!q.inexact);

@@ -381,3 +381,57 @@ fn lxvd2x_and_lxvx_in_little_endian() {
         u128::from_le_bytes(bytes.try_into().unwrap())
     );
 }
+
+fn qx(xo: u32, t: u32, a: u32, b: u32) -> u32 {
+    (63 << 26) | (t << 21) | (a << 16) | (b << 11) | (xo << 1)
+}
+
+#[test]
+fn quad_round_to_odd_and_rounding_control() {
+    let mut c = cpu();
+    let one = 0x3FFF_u128 << 112;
+    let ulp = 1u128; // 2^-112 relative to 1.0
+    c.core.vsr[33] = one;
+    c.core.vsr[34] = 0x3F00_u128 << 112; // 2^-255: far below one ulp
+    // xsaddqp: nearest → 1.0 (inexact); xsaddqpo: round to odd → 1.0 + ulp
+    exec(&mut c, qx(4, 3, 1, 2));
+    assert_eq!(c.core.vsr[35], one);
+    assert_ne!(c.core.fpscr & XX, 0);
+    exec(&mut c, qx(4, 3, 1, 2) | 1);
+    assert_eq!(c.core.vsr[35], one | ulp);
+    // xsrqpi with R=0, RMC=3 rounds per FPSCR[RN]: RN=1 (toward zero) of −2^-200 is −0
+    c.core.vsr[34] = (1u128 << 127) | ((0x3FFF - 200) << 112);
+    c.core.fpscr = 1;
+    exec(&mut c, qx(5, 3, 0, 2) | (3 << 9));
+    assert_eq!(c.core.vsr[35], 1u128 << 127);
+    // and RN=3 (toward −∞) gives −1
+    c.core.fpscr = 3;
+    exec(&mut c, qx(5, 3, 0, 2) | (3 << 9));
+    assert_eq!(c.core.vsr[35], (1u128 << 127) | one);
+    // xsrqpxp: round to a 64-bit significand (toward zero here)
+    c.core.fpscr = 0;
+    c.core.vsr[34] = one | ((1u128 << 48) - 1);
+    exec(&mut c, qx(37, 3, 1, 2) | (1 << 9));
+    assert_eq!(c.core.vsr[35], one);
+}
+
+#[test]
+fn quad_conversions() {
+    let mut c = cpu();
+    // xscvdpqp of 1.5 and back with xscvqpdp
+    c.core.vsr[34] = (1.5f64.to_bits() as u128) << 64;
+    exec(&mut c, qx(836, 3, 22, 2));
+    assert_eq!(c.core.vsr[35], (0x3FFF_8u128) << 108);
+    exec(&mut c, qx(836, 4, 20, 3));
+    assert_eq!(c.core.vsr[36] >> 64, 1.5f64.to_bits() as u128);
+    // xscvsdqp of −3
+    c.core.vsr[34] = ((-3i64) as u64 as u128) << 64;
+    exec(&mut c, qx(836, 3, 10, 2));
+    assert_eq!(c.core.vsr[35], (1u128 << 127) | (0x4000_8u128 << 108));
+    // xscvqpswz saturates with VXCVI
+    c.core.fpscr = 0;
+    c.core.vsr[34] = 0x4100_u128 << 112;
+    exec(&mut c, qx(836, 3, 9, 2));
+    assert_eq!(c.core.vsr[35] >> 64, 0x7FFF_FFFF);
+    assert_ne!(c.core.fpscr & VXCVI, 0);
+}

@@ -770,3 +770,102 @@ fn vmx_mem_vs_qemu() {
         },
     );
 }
+
+// ---- quad precision ---------------------------------------------------------------------------------
+
+/// An interesting binary128 value.
+fn f128_val(r: &mut Rng) -> u128 {
+    let sign = if r.chance(50) { 1u128 << 127 } else { 0 };
+    let frac = (((r.next() as u128) << 64) | r.next() as u128) & ((1u128 << 112) - 1);
+    let v = match r.below(14) {
+        0 => 0,
+        1 => 0x7FFF_u128 << 112,
+        2 => (0x7FFF_u128 << 112) | (1 << 111) | (frac >> 1),
+        3 => (0x7FFF_u128 << 112) | (frac >> 1).max(1),
+        4 => frac.max(1),
+        5 => (1u128 << 112) | (frac & 0xFF),
+        6 => (0x7FFE_u128 << 112) | frac,
+        7 => 0x3FFF_u128 << 112,
+        8 => {
+            // exactly a double
+            let d = f64_val(r);
+            super::super::fpu::convert(
+                &super::super::fpu::Env::new(0),
+                super::super::fpu::D,
+                super::super::fpu::Q,
+                d as u128,
+            )
+            .bits
+        }
+        9 => ((0x3FFF + 30 + r.below(36) as u128) << 112) | (frac & !((1u128 << 60) - 1)),
+        10 => ((0x3FFF - 20 + r.below(40) as u128) << 112) | (frac & !((1u128 << 40) - 1)),
+        _ => ((0x3FFF - 200 + r.below(400) as u128) << 112) | frac,
+    };
+    v | sign
+}
+
+#[test]
+#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
+fn qp_vs_qemu() {
+    check("qp", 20000, 31, FP_DIFF, |r| {
+        let mut c = base(r, true);
+        for i in 32..64 {
+            c.vsr[i] = f128_val(r);
+        }
+        if r.chance(10) {
+            let i = 32 + r.below(32) as usize;
+            c.vsr[i] = ((r.next() as u128) << 64) | r.next() as u128;
+        }
+        let (t, a, b) = (r.reg(), r.reg(), r.reg());
+        let ro = r.below(2) as u32;
+        c.insn = match r.below(8) {
+            0..=2 => {
+                let xo = [4u32, 516, 36, 548, 388, 420, 452, 484][r.below(8) as usize];
+                (63 << 26) | (t << 21) | (a << 16) | (b << 11) | (xo << 1) | ro
+            }
+            3 => {
+                let xo = [100u32, 868, 164, 132, 644, 708][r.below(6) as usize];
+                let mut w = (63 << 26) | (t << 21) | (a << 16) | (b << 11) | (xo << 1);
+                if matches!(xo, 164 | 132 | 644) {
+                    w &= !(3 << 21);
+                }
+                w
+            }
+            4 => {
+                let sub = [0u32, 8, 16, 2, 18, 27][r.below(6) as usize];
+                let ro = if sub == 27 { ro } else { 0 };
+                (63 << 26) | (t << 21) | (sub << 16) | (b << 11) | (804 << 1) | ro
+            }
+            5 | 6 => {
+                let sub = [1u32, 2, 9, 10, 17, 20, 22, 25][r.below(8) as usize];
+                let ro = if sub == 20 { ro } else { 0 };
+                (63 << 26) | (t << 21) | (sub << 16) | (b << 11) | (836 << 1) | ro
+            }
+            _ => {
+                // R=0/RMC=3 ("use FPSCR[RN]") is excluded: QEMU passes the raw RN value
+                // as a softfloat mode (1 and 3 swapped); xsrqpxp (37) likewise goes
+                // through QEMU's x87 format and is unit-tested instead.
+                let rbit = r.below(2) as u32;
+                let rmc = if rbit == 0 { 0 } else { r.below(4) as u32 };
+                let xo = 5;
+                (63 << 26)
+                    | (t << 21)
+                    | (rbit << 16)
+                    | (b << 11)
+                    | (rmc << 9)
+                    | (xo << 1)
+                    | if xo == 5 { r.below(2) as u32 } else { 0 }
+            }
+        };
+        // nm* FMA forms with directed rounding: see fp_arith_vs_qemu
+        let xo = (c.insn >> 1) & 0x3FF;
+        if matches!(xo, 452 | 484) && c.fpscr & 2 != 0 {
+            c.fpscr &= !3;
+        }
+        // xsnmsubqpo: QEMU's round-to-odd result differs in the last bit (open item)
+        if xo == 484 {
+            c.insn &= !1;
+        }
+        c
+    });
+}
