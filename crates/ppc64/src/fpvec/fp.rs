@@ -381,10 +381,11 @@ fn farith<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, ci
     } else {
         fpr(c, op.rb)
     };
-    if !SP && c.fpscr & fpscr::RN == 0 {
-        if let Some((v, fi, fr)) = fast2(op2_of(K), a, b) {
-            return complete_fast::<RC>(c, op.rt, v, fi, fr, cia);
-        }
+    if !SP
+        && c.fpscr & fpscr::RN == 0
+        && let Some((v, fi, fr)) = fast2(op2_of(K), a, b)
+    {
+        return complete_fast::<RC>(c, op.rt, v, fi, fr, cia);
     }
     let env = Env::new(c.fpscr);
     let r = if SP {
@@ -399,10 +400,11 @@ fn farith<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, ci
 fn fsqrt<const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
     let b = fpr(c, op.rb);
-    if !SP && c.fpscr & fpscr::RN == 0 {
-        if let Some((v, fi, fr)) = fast_sqrt(b) {
-            return complete_fast::<RC>(c, op.rt, v, fi, fr, cia);
-        }
+    if !SP
+        && c.fpscr & fpscr::RN == 0
+        && let Some((v, fi, fr)) = fast_sqrt(b)
+    {
+        return complete_fast::<RC>(c, op.rt, v, fi, fr, cia);
     }
     let env = Env::new(c.fpscr);
     let r = if SP {

@@ -56,6 +56,7 @@ pub(crate) const ZE: u64 = 1 << 4;
 /// Enable inexact.
 pub(crate) const XE: u64 = 1 << 3;
 /// Non-IEEE mode.
+#[allow(dead_code)]
 pub(crate) const NI: u64 = 1 << 2;
 /// Rounding mode.
 pub(crate) const RN: u64 = 3;

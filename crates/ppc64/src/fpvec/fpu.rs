@@ -256,6 +256,7 @@ pub(crate) fn sqrt(env: &Env, fin: Fmt, fout: Fmt, b: u128) -> R {
     finish(env, fout, v, e, false)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Fused multiply-add family: `±(a × c ± b)`. NaN precedence is a, b, c (the ISA's
 /// FRA, FRB, FRC order with b the addend).
 pub(crate) fn fma(

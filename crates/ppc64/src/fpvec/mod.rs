@@ -136,30 +136,6 @@ pub(crate) fn set_fpr(c: &mut Core, i: u8, v: u64) {
     c.vsr[i as usize & 63] = (v as u128) << 64;
 }
 
-/// Doubleword 0 of VSR `i`.
-#[inline(always)]
-pub(crate) fn dw0(c: &Core, i: u8) -> u64 {
-    (c.vsr[i as usize & 63] >> 64) as u64
-}
-
-/// Doubleword 1 of VSR `i`.
-#[inline(always)]
-pub(crate) fn dw1(c: &Core, i: u8) -> u64 {
-    c.vsr[i as usize & 63] as u64
-}
-
-/// VSR `i`.
-#[inline(always)]
-pub(crate) fn vsr(c: &Core, i: u8) -> u128 {
-    c.vsr[i as usize & 63]
-}
-
-/// Writes VSR `i`.
-#[inline(always)]
-pub(crate) fn set_vsr(c: &mut Core, i: u8, v: u128) {
-    c.vsr[i as usize & 63] = v;
-}
-
 /// Joins two doublewords (dw0 is the most significant).
 #[inline(always)]
 pub(crate) fn join(d0: u64, d1: u64) -> u128 {

@@ -765,11 +765,6 @@ pub(crate) fn from_u128(sign: bool, v: u128) -> Val {
     })
 }
 
-/// The exact value of a signed 64-bit integer.
-pub(crate) fn from_i64(v: i64) -> Val {
-    from_u128(v < 0, v.unsigned_abs() as u128)
-}
-
 /// Splits a finite value into its integer magnitude and the rounding information of the
 /// fraction. `None` if the integer part needs more than 128 bits.
 fn split_int(x: Fin) -> Option<(u128, Ordering, bool)> {

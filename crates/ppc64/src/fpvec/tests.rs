@@ -421,13 +421,13 @@ fn quad_conversions() {
     // xscvdpqp of 1.5 and back with xscvqpdp
     c.core.vsr[34] = (1.5f64.to_bits() as u128) << 64;
     exec(&mut c, qx(836, 3, 22, 2));
-    assert_eq!(c.core.vsr[35], (0x3FFF_8u128) << 108);
+    assert_eq!(c.core.vsr[35], 0x0003_FFF8u128 << 108);
     exec(&mut c, qx(836, 4, 20, 3));
     assert_eq!(c.core.vsr[36] >> 64, 1.5f64.to_bits() as u128);
     // xscvsdqp of −3
     c.core.vsr[34] = ((-3i64) as u64 as u128) << 64;
     exec(&mut c, qx(836, 3, 10, 2));
-    assert_eq!(c.core.vsr[35], (1u128 << 127) | (0x4000_8u128 << 108));
+    assert_eq!(c.core.vsr[35], (1u128 << 127) | (0x0004_0008u128 << 108));
     // xscvqpswz saturates with VXCVI
     c.core.fpscr = 0;
     c.core.vsr[34] = 0x4100_u128 << 112;

@@ -816,7 +816,7 @@ fn va<const K: u32>(c: &mut Core, op: &Op, cia: u64) -> Flow {
             }
             from_w32(o)
         }
-        38 | 39 | 40 | 41 => {
+        38..=41 => {
             let (x, y, z) = (h16(a), h16(b), w32(cc));
             let signed = K >= 40;
             let mut o = [0u32; 4];

@@ -134,10 +134,11 @@ fn xs_bin<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow 
     need_vsx!(c, cia);
     let a = dword(xa(c, op), 0);
     let b = dword(xb(c, op), 0);
-    if !SP && c.fpscr & fpscr::RN == 0 {
-        if let Some((v, fi, fr)) = fast2(op2(K), a, b) {
-            return complete_xs_fast(c, op, v, fi, fr, cia);
-        }
+    if !SP
+        && c.fpscr & fpscr::RN == 0
+        && let Some((v, fi, fr)) = fast2(op2(K), a, b)
+    {
+        return complete_xs_fast(c, op, v, fi, fr, cia);
     }
     let env = Env::new(c.fpscr);
     let r = fpu::arith2(
@@ -198,10 +199,11 @@ fn xs_un<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let fout = if SP { SD } else { D };
     let r = match K {
         un::SQRT => {
-            if !SP && c.fpscr & fpscr::RN == 0 {
-                if let Some((v, fi, fr)) = fast_sqrt(b) {
-                    return complete_xs_fast(c, op, v, fi, fr, cia);
-                }
+            if !SP
+                && c.fpscr & fpscr::RN == 0
+                && let Some((v, fi, fr)) = fast_sqrt(b)
+            {
+                return complete_xs_fast(c, op, v, fi, fr, cia);
             }
             fpu::sqrt(&env, D, fout, b as u128)
         }

@@ -252,10 +252,10 @@ fn lxvl<const L: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let ea = c.ea_d(op.ra, 0);
     let n = ((c.gpr[op.rb as usize] >> 56) as usize).min(16);
     let mut b = [0u8; 16];
-    if n > 0 {
-        if let Err(f) = c.read_bytes(ea, &mut b[..n]) {
-            return c.fault(f, cia);
-        }
+    if n > 0
+        && let Err(f) = c.read_bytes(ea, &mut b[..n])
+    {
+        return c.fault(f, cia);
     }
     let v = if L || !c.little_endian() {
         u128::from_be_bytes(b)
@@ -279,10 +279,10 @@ fn stxvl<const L: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     } else {
         v.to_le_bytes()
     };
-    if n > 0 {
-        if let Err(f) = c.write_bytes(ea, &b[..n]) {
-            return c.fault(f, cia);
-        }
+    if n > 0
+        && let Err(f) = c.write_bytes(ea, &b[..n])
+    {
+        return c.fault(f, cia);
     }
     Flow::Next
 }

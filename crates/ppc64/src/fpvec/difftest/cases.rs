@@ -327,7 +327,7 @@ fn fp_loadstore_vs_qemu() {
                 let v = super::super::fpu::sp_to_dp_bits(f32_val(r));
                 c.vsr[t as usize] = (c.vsr[t as usize] & u64::MAX as u128) | ((v as u128) << 64);
             }
-            let off = r.below(200) as u64;
+            let off = r.below(200);
             if r.chance(50) {
                 let op = 48 + r.below(8) as u32;
                 c.gpr[ra as usize] = MEMBASE + off;
@@ -560,7 +560,7 @@ fn vsx_mem_vs_qemu() {
             }
             let t = r.reg();
             let tx = r.below(2) as u32;
-            let off = r.below(200) as u64;
+            let off = r.below(200);
             let xos = [
                 12u32, 76, 524, 588, 844, 332, 780, 812, 876, 268, 364, 781, 813, 140, 652, 716,
                 972, 908, 940, 1004, 396, 909, 941, 269, 301, 397, 429, 51, 115, 179, 211, 243,
