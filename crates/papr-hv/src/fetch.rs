@@ -38,16 +38,26 @@ pub fn installer(cache: Option<PathBuf>) -> Result<(PathBuf, PathBuf), String> {
     if kernel.is_file() && initrd.is_file() {
         return Ok((kernel, initrd));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    eprintln!("papr-hv: downloading {PACKAGE} into {} ...", dir.display());
+    // Work in a private directory and move the results into place with atomic renames, so
+    // that concurrent fetches (parallel tests) neither collide nor see half-written files.
+    let work = dir.join(format!("tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let r = fetch_into(&work, &kernel, &initrd);
+    let _ = std::fs::remove_dir_all(&work);
+    r?;
+    Ok((kernel, initrd))
+}
+
+fn fetch_into(work: &Path, kernel: &Path, initrd: &Path) -> Result<(), String> {
+    eprintln!("papr-hv: downloading {PACKAGE} ...");
     run(
         Command::new("apt-get")
             .arg("download")
             .arg(PACKAGE)
-            .current_dir(&dir),
+            .current_dir(work),
         "apt-get download",
     )?;
-    let deb = std::fs::read_dir(&dir)
+    let deb = std::fs::read_dir(work)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
@@ -56,17 +66,15 @@ pub fn installer(cache: Option<PathBuf>) -> Result<(PathBuf, PathBuf), String> {
                 .is_some_and(|n| n.starts_with(PACKAGE) && n.ends_with(".deb"))
         })
         .ok_or("apt-get download produced no .deb")?;
-    let x = dir.join("x");
+    let x = work.join("x");
     run(
         Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x),
         "dpkg-deb -x",
     )?;
     let src = x.join(IMAGE_DIR);
-    for (f, dst) in [("vmlinux", &kernel), ("initrd.gz", &initrd)] {
+    // The initrd goes last: a present initrd means both files are in place.
+    for (f, dst) in [("vmlinux", kernel), ("initrd.gz", initrd)] {
         std::fs::rename(src.join(f), dst).map_err(|e| format!("extracting {f}: {e}"))?;
     }
-    let _ = std::fs::remove_dir_all(&x);
-    let _ = std::fs::remove_file(&deb);
-    let _: &Path = &dir;
-    Ok((kernel, initrd))
+    Ok(())
 }

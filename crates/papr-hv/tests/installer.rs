@@ -28,7 +28,10 @@ fn installer() -> (PathBuf, PathBuf) {
     );
     let s = String::from_utf8_lossy(&out.stdout);
     let mut lines = s.lines();
-    (PathBuf::from(lines.next().unwrap()), PathBuf::from(lines.next().unwrap()))
+    (
+        PathBuf::from(lines.next().unwrap()),
+        PathBuf::from(lines.next().unwrap()),
+    )
 }
 
 struct Guest {
@@ -45,7 +48,15 @@ impl Guest {
             .arg(&k)
             .arg("--initrd")
             .arg(&i)
-            .args(["--append", "console=hvc0", "--memory", "1G", "--irqchip", irqchip, "--cpus"])
+            .args([
+                "--append",
+                "console=hvc0",
+                "--memory",
+                "1G",
+                "--irqchip",
+                irqchip,
+                "--cpus",
+            ])
             .arg(cpus.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,7 +95,14 @@ impl Guest {
                 return from + p + needle.len();
             }
             let left = limit.checked_sub(t.elapsed()).unwrap_or_else(|| {
-                let tail: String = s.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = s
+                    .chars()
+                    .rev()
+                    .take(3000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 panic!("'{needle}' did not appear within {limit:?}; console tail:\n{tail}")
             });
             let _ = self.rx.recv_timeout(left.min(Duration::from_secs(1)));
@@ -117,7 +135,10 @@ fn boot_to_language_screen(cpus: u32, irqchip: &str) -> (Guest, usize) {
 fn installer_first_screen_and_keystrokes_2_cpus() {
     let (mut g, p) = boot_to_language_screen(2, "auto");
     let t = g.text();
-    assert!(t.contains("smp: Brought up 1 node, 2 CPUs"), "both CPUs should come up");
+    assert!(
+        t.contains("smp: Brought up 1 node, 2 CPUs"),
+        "both CPUs should come up"
+    );
     // Choose the highlighted language (English) and see the next screen. The key waits in
     // the console's input queue until the guest reads it.
     g.send("\r");
