@@ -1,5 +1,6 @@
 //! `papr-hv`: the command line.
 
+mod bench;
 mod fetch;
 mod term;
 
@@ -26,12 +27,41 @@ struct Cli {
 enum Cmd {
     /// Boot a guest on the pseries machine.
     Run(RunArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Download the Debian 12 ppc64el installer (kernel and initrd) into a cache and print
     /// their paths.
     FetchInstaller {
         /// Cache directory (default: $XDG_CACHE_HOME/papr-hv or ~/.cache/papr-hv).
         #[arg(long)]
         cache: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Time start-to-"Select a language" of the Debian installer under papr-hv and under
+    /// QEMU (alternating runs) and report the medians and their ratio.
+    Boot {
+        /// vCPUs.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Memory.
+        #[arg(long, default_value = "1G")]
+        memory: String,
+        /// Runs of each.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Markdown file to update (the section between the bench-boot markers).
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Kernel (default: the fetched Debian installer).
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        /// Initrd (default: the fetched Debian installer).
+        #[arg(long)]
+        initrd: Option<PathBuf>,
     },
 }
 
@@ -220,6 +250,29 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Cmd::Bench(BenchCmd::Boot {
+            cpus,
+            memory,
+            runs,
+            write,
+            kernel,
+            initrd,
+        }) => {
+            let r = (|| {
+                let (k, i) = match (kernel, initrd) {
+                    (Some(k), Some(i)) => (k, i),
+                    _ => fetch::installer(None)?,
+                };
+                bench::boot(&k, &i, cpus, &memory, runs.max(1), write)
+            })();
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("papr-hv: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::FetchInstaller { cache } => match fetch::installer(cache) {
             Ok((k, i)) => {
                 println!("{}", k.display());
