@@ -87,6 +87,8 @@ pub(crate) struct Reservation {
 #[derive(Clone, Copy)]
 pub(crate) struct JcEntry {
     pub key: u64,
+    /// Generation of the fetch-mode TLB set at fill time: a TLB flush invalidates the entry.
+    pub tgen: u32,
     /// The generation word of the block's code page.
     pub gen_ptr: *const std::sync::atomic::AtomicU32,
     /// Arena index of the first op.
@@ -106,6 +108,7 @@ pub(crate) const JC_BITS: u32 = 12;
 pub(crate) const JC_SIZE: usize = 1 << JC_BITS;
 pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     key: u64::MAX,
+    tgen: 0,
     gen_ptr: std::ptr::null(),
     start: 0,
     len: 0,
@@ -235,6 +238,8 @@ pub struct Core {
     pub(crate) tlb_seen: u64,
     pub(crate) tlbie_wait: u64,
     pub(crate) jc: Box<[JcEntry]>,
+    /// `tlb.gen_[imode]`, kept in step for the jump-cache check.
+    pub(crate) jc_tgen: u32,
 }
 
 #[inline(always)]
@@ -318,6 +323,7 @@ impl Core {
             tlb_seen: 0,
             tlbie_wait: 0,
             jc: vec![crate::core::JC_EMPTY; JC_SIZE].into_boxed_slice(),
+            jc_tgen: 0,
         };
         c.set_msr(msr::SF | msr::ME);
         c
@@ -362,6 +368,7 @@ impl Core {
         };
         self.dmode = mode(v & msr::DR != 0);
         self.imode = mode(v & msr::IR != 0);
+        self.jc_tgen = self.tlb.gen_[self.imode] as u32;
         if old_le != self.le {
             self.flush_jc();
         }
@@ -386,7 +393,7 @@ impl Core {
     /// Forgets all cached translations of this vCPU.
     pub fn flush_tlb(&mut self) {
         self.tlb.flush_virtual();
-        self.flush_jc();
+        self.jc_tgen = self.tlb.gen_[self.imode] as u32;
     }
 
     // ---- XER / CR helpers -------------------------------------------------------------
@@ -503,8 +510,8 @@ impl Core {
     /// Loads `N` bytes (1, 2, 4, 8) at `ea` in the current byte order, zero-extended.
     #[inline(always)]
     pub fn ld<const N: usize>(&mut self, ea: u64) -> Result<u64, Fault> {
-        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Read as usize][Tlb::index(ea)];
-        if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Read as usize][Tlb::index(ea)];
+        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: TLB entries are only created for RAM pages and the check above keeps
             // the whole access inside that 4 KiB page.
@@ -524,8 +531,8 @@ impl Core {
     /// The TLB-hit half of [`ld`](Self::ld): `None` when the slow path is needed.
     #[inline(always)]
     pub fn ld_fast<const N: usize>(&self, ea: u64) -> Option<u64> {
-        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Read as usize][Tlb::index(ea)];
-        if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Read as usize][Tlb::index(ea)];
+        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: as in `ld`.
             let raw = unsafe {
@@ -545,8 +552,8 @@ impl Core {
     /// was stored).
     #[inline(always)]
     pub fn st_fast<const N: usize>(&mut self, ea: u64, v: u64) -> bool {
-        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Write as usize][Tlb::index(ea)];
-        if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Write as usize][Tlb::index(ea)];
+        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
             if self.part.code.is_code(page) {
@@ -570,8 +577,8 @@ impl Core {
     /// Stores the low `N` bytes of `v` at `ea` in the current byte order.
     #[inline(always)]
     pub fn st<const N: usize>(&mut self, ea: u64, v: u64) -> Result<(), Fault> {
-        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Write as usize][Tlb::index(ea)];
-        if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Write as usize][Tlb::index(ea)];
+        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
             if self.part.code.is_code(page) {
@@ -602,13 +609,35 @@ impl Core {
         }
     }
 
+    /// The TLB set for a data access at `ea`: the data mode, except that privileged
+    /// accesses to quadrant 0 (user addresses, translated through PIDR) use their own set,
+    /// so that a context switch (a new PIDR) leaves the kernel's own translations cached.
+    #[inline(always)]
+    pub(crate) fn dset(&self, ea: u64) -> usize {
+        let d = self.dmode;
+        (d | ((d & 1 & (!(ea >> 63) as usize & 1)) << 1)) & 3
+    }
+
+    /// Forgets the translations that depend on PIDR (quadrant 0).
+    pub(crate) fn flush_pid_translations(&mut self) {
+        self.tlb.flush_mode(Mode::User);
+        self.tlb.flush_mode(Mode::KernelUser);
+        self.jc_tgen = self.tlb.gen_[self.imode] as u32;
+    }
+
     /// Translates a data or fetch address to a guest real address, filling the TLB when
     /// the target is RAM.
     pub fn translate(&mut self, ea: u64, acc: Access) -> Result<u64, Fault> {
         let mode = if acc == Access::Exec {
-            self.imode
+            // Privileged fetches from quadrant 0 are never cached (their set would survive
+            // a PIDR change); Linux never executes user addresses in the kernel.
+            if self.imode == Mode::Kernel as usize && ea >> 63 == 0 {
+                Mode::KernelUser as usize
+            } else {
+                self.imode
+            }
         } else {
-            self.dmode
+            self.dset(ea)
         };
         if mode == Mode::Real as usize {
             let ra = ea & REAL_ADDR_MASK;
@@ -641,14 +670,17 @@ impl Core {
 
     #[allow(clippy::too_many_arguments)]
     fn fill(&mut self, mode: usize, acc: Access, ea: u64, ra: u64, r: bool, w: bool, x: bool) {
+        if acc == Access::Exec && mode == Mode::KernelUser as usize {
+            return;
+        }
         let rpage = ra & !TLB_PAGE_MASK;
         let Some(host) = self.part.ram.host_ptr(rpage, 1 << 12) else {
             return; // not RAM: every access takes the slow path
         };
-        let tag = ea & !TLB_PAGE_MASK;
+        let page = ea & !TLB_PAGE_MASK;
         let e = TlbEntry {
-            tag,
-            addend: (host as u64).wrapping_sub(tag),
+            tag: self.tlb.tag(mode, ea),
+            addend: (host as u64).wrapping_sub(page),
         };
         let idx = Tlb::index(ea);
         let set = &mut self.tlb.sets[mode];

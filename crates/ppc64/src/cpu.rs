@@ -2,6 +2,7 @@
 //! interrupts and idling.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,7 +12,7 @@ use crate::mem::{self, CODE_PAGE_SHIFT};
 use crate::op::{BlockEnd, Op};
 use crate::partition::{Partition, VcpuShared, attn};
 use crate::reg::{msr, vec};
-use crate::tlb::{Access, TLB_PAGE_MASK, Tlb};
+use crate::tlb::{Access, Tlb};
 
 /// Most instructions in one block.
 const MAX_BLOCK: usize = 128;
@@ -31,11 +32,30 @@ struct Block {
     gen_: u32,
 }
 
+/// A small multiplicative hasher for block-map keys (real addresses): the map is on the
+/// block-lookup slow path and SipHash's strength is not needed for them.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct BlockCache {
     ops: Vec<Op>,
     blocks: Vec<Block>,
     /// (real address | LE) → block index.
-    map: HashMap<u64, u32>,
+    map: HashMap<u64, u32, BuildHasherDefault<AddrHasher>>,
 }
 
 impl BlockCache {
@@ -43,7 +63,7 @@ impl BlockCache {
         BlockCache {
             ops: Vec::with_capacity(1 << 16),
             blocks: Vec::new(),
-            map: HashMap::new(),
+            map: HashMap::default(),
         }
     }
 
@@ -127,7 +147,10 @@ impl Cpu {
                 // SAFETY: a jump-cache entry whose key matched was filled by `jc_fill` with a
                 // pointer to a generation word of this partition's `CodePages`, which lives
                 // as long as `self.core.part`.
-                if j.key == key && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_ {
+                if j.key == key
+                    && j.tgen == self.core.jc_tgen
+                    && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_
+                {
                     Some((j.start as usize, j.len as usize))
                 } else {
                     None
@@ -267,9 +290,13 @@ impl Cpu {
     fn jc_fill(&mut self, nia: u64, bi: u32) {
         let b = &self.cache.blocks[bi as usize];
         let c = &mut self.core;
+        if c.imode == crate::tlb::Mode::Kernel as usize && nia >> 63 == 0 {
+            return; // privileged fetch from quadrant 0: never cached (see Core::translate)
+        }
         if let Some(gen_ptr) = c.part.code.word_ptr(b.page) {
             c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
                 key: nia | c.imode as u64,
+                tgen: c.jc_tgen,
                 gen_ptr,
                 start: b.start,
                 len: b.len,
@@ -290,7 +317,7 @@ impl Cpu {
         let c = &mut self.core;
         // Fetch translation: software TLB first, then the MMU.
         let e = c.tlb.sets[c.imode].arr[Access::Exec as usize][Tlb::index(nia)];
-        let host = if e.tag == nia & !TLB_PAGE_MASK {
+        let host = if e.tag == c.tlb.tag(c.imode, nia) {
             nia.wrapping_add(e.addend) as usize
         } else {
             let ra = c.translate(nia, Access::Exec)?;

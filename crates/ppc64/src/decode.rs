@@ -90,6 +90,13 @@ fn decode_inner(w: u32) -> Option<(Op, BlockEnd)> {
             let lk = w & 1 != 0;
             let f: Handler = match (aa, lk) {
                 (false, false) if bo == 16 => branch::bdnz,
+                (false, false) if bo & 0x14 == 0x04 => {
+                    if bo & 8 != 0 {
+                        branch::bc_cr::<true>
+                    } else {
+                        branch::bc_cr::<false>
+                    }
+                }
                 (false, false) => branch::bc::<false, false>,
                 (false, true) => branch::bc::<false, true>,
                 (true, false) => branch::bc::<true, false>,

@@ -20,10 +20,11 @@ pub enum Mode {
     Kernel = 1,
     /// Problem state (translation is always on).
     User = 2,
+    /// Privileged data accesses to quadrant 0 (user addresses).
+    KernelUser = 3,
 }
 
-/// Number of mode sets (a power of two so that indexing needs no bounds check; the
-/// fourth set is unused).
+/// Number of mode sets (a power of two, so that indexing needs no bounds check).
 pub const NMODES: usize = 4;
 
 /// One cached translation. `tag` is the page-aligned effective address (an invalid entry
@@ -67,10 +68,20 @@ pub struct TlbSet {
 }
 
 /// All sets of one vCPU.
+///
+/// A set is flushed in O(1) by bumping its generation: entries carry the generation they
+/// were filled in (in the low 12 bits of the tag, which a page-aligned address leaves
+/// zero), and a lookup compares against `page | generation`. Only when the 12-bit
+/// generation wraps is the set cleared for real.
 pub struct Tlb {
     /// Indexed by [`Mode`].
     pub sets: [TlbSet; NMODES],
+    /// Current generation of each set, in `1..=MAX_GEN`.
+    pub gen_: [u64; NMODES],
 }
+
+/// Largest generation (so that `page | gen` can never equal [`INVALID_TAG`]).
+pub const MAX_GEN: u64 = 0xFFE;
 
 impl Tlb {
     /// An empty TLB (boxed: it is about 150 KiB).
@@ -86,7 +97,16 @@ impl Tlb {
             Ok(s) => s,
             Err(_) => unreachable!("exactly NMODES sets were pushed"),
         };
-        Box::new(Tlb { sets })
+        Box::new(Tlb {
+            sets,
+            gen_: [1; NMODES],
+        })
+    }
+
+    /// The tag an entry for `ea` has in the current generation of `mode`.
+    #[inline(always)]
+    pub fn tag(&self, mode: usize, ea: u64) -> u64 {
+        (ea & !TLB_PAGE_MASK) | self.gen_[mode & (NMODES - 1)]
     }
 
     /// Index of `ea` in an array.
@@ -97,8 +117,13 @@ impl Tlb {
 
     /// Forgets every translation of one mode.
     pub fn flush_mode(&mut self, mode: Mode) {
-        for a in self.sets[mode as usize].arr.iter_mut() {
-            a.fill(TlbEntry::EMPTY);
+        let m = mode as usize;
+        self.gen_[m] += 1;
+        if self.gen_[m] > MAX_GEN {
+            for a in self.sets[m].arr.iter_mut() {
+                a.fill(TlbEntry::EMPTY);
+            }
+            self.gen_[m] = 1;
         }
     }
 
@@ -106,6 +131,7 @@ impl Tlb {
     pub fn flush_virtual(&mut self) {
         self.flush_mode(Mode::Kernel);
         self.flush_mode(Mode::User);
+        self.flush_mode(Mode::KernelUser);
     }
 
     /// Forgets everything.

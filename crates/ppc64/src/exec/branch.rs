@@ -45,6 +45,17 @@ pub(crate) fn bc<const AA: bool, const LK: bool>(c: &mut Core, op: &Op, cia: u64
     }
 }
 
+/// bc testing one CR bit without touching CTR (BO = 0b001zz or 0b011zz), relative, no
+/// link: the common conditional branch.
+pub(crate) fn bc_cr<const WANT: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+    if c.cr_bit(op.ra as u32) == WANT {
+        c.nia = c.ea(cia.wrapping_add(op.imm));
+        Flow::Jump
+    } else {
+        Flow::Next
+    }
+}
+
 /// bdnz: the common loop branch (BO = 16, no link, relative).
 pub(crate) fn bdnz(c: &mut Core, op: &Op, cia: u64) -> Flow {
     c.ctr = c.ctr.wrapping_sub(1);

@@ -218,7 +218,7 @@ pub fn write_spr(c: &mut Core, n: u16, v: u64) -> bool {
             let v = w32;
             if v != c.pidr {
                 c.pidr = v;
-                c.flush_tlb();
+                c.flush_pid_translations();
             }
             return true;
         }
