@@ -14,7 +14,8 @@
 //! (program interrupt → SIGILL/SIGTRAP/SIGFPE, alignment → SIGBUS, storage → SIGSEGV).
 //! Supported calls: `write` to fd 1 and 2, `exit`, `exit_group`, `rt_sigaction` (the
 //! handler address only, with `SA_NODEFER`-like semantics: no signal masks) and
-//! `rt_sigprocmask` (accepted, ignored); everything else returns `-ENOSYS`.
+//! `rt_sigprocmask` (accepted, ignored), `sigaltstack` (the handler frame goes there when
+//! one is set); everything else returns `-ENOSYS`.
 //!
 //! Signal handlers are entered with r3 = signal number, r4/r5 pointing at zeroed
 //! `siginfo`/`ucontext` areas, r12 = handler and LR = an address that ends the program if
@@ -45,6 +46,7 @@ mod nr {
     pub const WRITE: u64 = 4;
     pub const RT_SIGACTION: u64 = 173;
     pub const RT_SIGPROCMASK: u64 = 174;
+    pub const SIGALTSTACK: u64 = 185;
     pub const EXIT_GROUP: u64 = 234;
 }
 /// Linux errno values.
@@ -226,6 +228,7 @@ pub struct Process {
     cpu: Cpu,
     opts: Options,
     handlers: [u64; 65],
+    altstack: Option<(u64, u64)>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     syscalls: u64,
@@ -308,6 +311,7 @@ impl Process {
             cpu,
             opts,
             handlers: [0; 65],
+            altstack: None,
             stdout: Vec::new(),
             stderr: Vec::new(),
             syscalls: 0,
@@ -446,8 +450,13 @@ impl Process {
         self.signals += 1;
         let c = &mut self.cpu.core;
         let srr1 = c.srr1;
-        // A frame below the current stack pointer, as the kernel builds one.
-        let sp = (c.gpr[1].wrapping_sub(2048)) & !15;
+        // A frame below the current stack pointer (or at the top of the alternate signal
+        // stack), as the kernel builds one.
+        let top = match self.altstack {
+            Some((base, size)) => base.wrapping_add(size),
+            None => c.gpr[1],
+        };
+        let sp = (top.wrapping_sub(2048)) & !15;
         let zeros = [0u8; 1024];
         let info = sp.wrapping_add(512);
         if c.write_bytes(sp, &zeros).is_err() {
@@ -480,6 +489,7 @@ impl Process {
             nr::WRITE => self.sys_write(a[0], a[1], a[2]),
             nr::RT_SIGACTION => self.sys_sigaction(a[0], a[1], a[2]),
             nr::RT_SIGPROCMASK => Ok(0),
+            nr::SIGALTSTACK => self.sys_sigaltstack(a[0], a[1]),
             _ => Err(errno::ENOSYS),
         };
         let c = &mut self.cpu.core;
@@ -533,6 +543,32 @@ impl Process {
             done += n as u64;
         }
         Ok(done)
+    }
+
+    fn sys_sigaltstack(&mut self, ss: u64, old: u64) -> Result<u64, u64> {
+        let c = &mut self.cpu.core;
+        if old != 0 {
+            let (sp, size) = self.altstack.unwrap_or((0, 0));
+            let mut b = [0u8; 24];
+            b[..8].copy_from_slice(&sp.to_le_bytes());
+            b[8..12]
+                .copy_from_slice(&(if self.altstack.is_some() { 0u32 } else { 2 }).to_le_bytes());
+            b[16..].copy_from_slice(&size.to_le_bytes());
+            c.write_bytes(old, &b).map_err(|_| errno::EFAULT)?;
+        }
+        if ss != 0 {
+            let mut b = [0u8; 24];
+            c.read_bytes(ss, &mut b).map_err(|_| errno::EFAULT)?;
+            let sp = u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+            let flags = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+            let size = u64::from_le_bytes(b[16..].try_into().unwrap_or_default());
+            self.altstack = if flags & 2 != 0 {
+                None
+            } else {
+                Some((sp, size))
+            };
+        }
+        Ok(0)
     }
 
     fn sys_sigaction(&mut self, signo: u64, act: u64, oact: u64) -> Result<u64, u64> {
