@@ -14,6 +14,8 @@
 //!
 //! See `README.md` in this crate for the design.
 
+#![warn(missing_docs)]
+
 mod entry;
 mod error;
 mod fdid;

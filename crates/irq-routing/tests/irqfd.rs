@@ -408,3 +408,20 @@ fn assign_and_deassign_while_the_worker_runs() {
             .all(|(g, _)| *g == 0x1100 || (0x1200..0x1208).contains(g))
     );
 }
+
+#[test]
+fn irqfd_without_controller_counts_an_error_and_recovers() {
+    let r = Router::new(RouterConfig::default()).unwrap();
+    r.start_worker().unwrap();
+    let (fd, dev) = efd();
+    r.irqfd_assign(fd, 0x1003, None).unwrap();
+    dev.write(1).unwrap();
+    assert!(wait_until(|| r.stats().irqfd_errors == 1));
+    assert_eq!(r.stats().irqfd_signals, 1);
+    // Once a controller is installed the same irqfd delivers.
+    let rec = Arc::new(Recorder::new());
+    r.set_irqchip(Some(rec.clone()));
+    dev.write(1).unwrap();
+    assert!(rec.wait_for(|e| e.len() == 2));
+    assert_eq!(r.stats().irqfd_errors, 1);
+}

@@ -82,18 +82,34 @@ pub(crate) struct Reservation {
     pub val: u128,
 }
 
-/// Jump-cache entry: effective address (with the fetch mode in the low 2 bits) → block.
+/// Jump-cache entry: effective address (with the fetch mode in the low 2 bits) → block,
+/// with what is needed to validate and run it without touching the block table.
 #[derive(Clone, Copy)]
 pub(crate) struct JcEntry {
     pub key: u64,
-    pub block: u32,
+    /// The generation word of the block's code page.
+    pub gen_ptr: *const std::sync::atomic::AtomicU32,
+    /// Arena index of the first op.
+    pub start: u32,
+    /// Number of ops.
+    pub len: u32,
+    /// Expected generation (the page word shifted right by one).
+    pub gen_: u32,
 }
+
+// SAFETY: `gen_ptr` points at an `AtomicU32` inside the partition's `CodePages`, which the
+// owning `Core` keeps alive through its `Arc<Partition>`; atomics may be read from any
+// thread, so moving the entry (with its vCPU) to another thread is sound.
+unsafe impl Send for JcEntry {}
 
 pub(crate) const JC_BITS: u32 = 12;
 pub(crate) const JC_SIZE: usize = 1 << JC_BITS;
 pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     key: u64::MAX,
-    block: 0,
+    gen_ptr: std::ptr::null(),
+    start: 0,
+    len: 0,
+    gen_: 0,
 };
 
 /// Mask applied to real addresses (EA bits 0:3 are ignored in real mode and in hcall
@@ -463,15 +479,23 @@ impl Core {
     /// `(RA|0) + d`.
     #[inline(always)]
     pub fn ea_d(&self, ra: u8, d: u64) -> u64 {
-        let base = if ra == 0 { 0 } else { self.gpr[ra as usize] };
+        let base = if ra == 0 {
+            0
+        } else {
+            self.gpr[(ra & 31) as usize]
+        };
         base.wrapping_add(d) & self.ea_mask
     }
 
     /// `(RA|0) + (RB)`.
     #[inline(always)]
     pub fn ea_x(&self, ra: u8, rb: u8) -> u64 {
-        let base = if ra == 0 { 0 } else { self.gpr[ra as usize] };
-        base.wrapping_add(self.gpr[rb as usize]) & self.ea_mask
+        let base = if ra == 0 {
+            0
+        } else {
+            self.gpr[(ra & 31) as usize]
+        };
+        base.wrapping_add(self.gpr[(rb & 31) as usize]) & self.ea_mask
     }
 
     // ---- memory: fast paths ------------------------------------------------------------
@@ -479,7 +503,7 @@ impl Core {
     /// Loads `N` bytes (1, 2, 4, 8) at `ea` in the current byte order, zero-extended.
     #[inline(always)]
     pub fn ld<const N: usize>(&mut self, ea: u64) -> Result<u64, Fault> {
-        let e = &self.tlb.sets[self.dmode].arr[Access::Read as usize][Tlb::index(ea)];
+        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Read as usize][Tlb::index(ea)];
         if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: TLB entries are only created for RAM pages and the check above keeps
@@ -497,10 +521,56 @@ impl Core {
         self.ld_slow(ea, N)
     }
 
+    /// The TLB-hit half of [`ld`](Self::ld): `None` when the slow path is needed.
+    #[inline(always)]
+    pub fn ld_fast<const N: usize>(&self, ea: u64) -> Option<u64> {
+        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Read as usize][Tlb::index(ea)];
+        if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+            let p = ea.wrapping_add(e.addend) as *const u8;
+            // SAFETY: as in `ld`.
+            let raw = unsafe {
+                match N {
+                    1 => mem::load_u8(p) as u64,
+                    2 => mem::load_u16(p) as u64,
+                    4 => mem::load_u32(p) as u64,
+                    _ => mem::load_u64(p),
+                }
+            };
+            return Some(if self.le { raw } else { bswap(raw, N) });
+        }
+        None
+    }
+
+    /// The TLB-hit half of [`st`](Self::st): `false` when the slow path is needed (nothing
+    /// was stored).
+    #[inline(always)]
+    pub fn st_fast<const N: usize>(&mut self, ea: u64, v: u64) -> bool {
+        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Write as usize][Tlb::index(ea)];
+        if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+            let p = ea.wrapping_add(e.addend) as *mut u8;
+            let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
+            if self.part.code.is_code(page) {
+                self.part.code.invalidate(page);
+            }
+            let v = if self.le { v } else { bswap(v, N) };
+            // SAFETY: as in `ld`.
+            unsafe {
+                match N {
+                    1 => mem::store_u8(p, v as u8),
+                    2 => mem::store_u16(p, v as u16),
+                    4 => mem::store_u32(p, v as u32),
+                    _ => mem::store_u64(p, v),
+                }
+            }
+            return true;
+        }
+        false
+    }
+
     /// Stores the low `N` bytes of `v` at `ea` in the current byte order.
     #[inline(always)]
     pub fn st<const N: usize>(&mut self, ea: u64, v: u64) -> Result<(), Fault> {
-        let e = &self.tlb.sets[self.dmode].arr[Access::Write as usize][Tlb::index(ea)];
+        let e = &self.tlb.sets[self.dmode & 3].arr[Access::Write as usize][Tlb::index(ea)];
         if e.tag == ea & !TLB_PAGE_MASK && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;

@@ -108,6 +108,7 @@ impl Cpu {
                 || self.core.shared.attention.load(Ordering::Relaxed) != 0
                 || self.core.budget <= 0
             {
+                check = false;
                 if let Some(e) = self.slow_check() {
                     return e;
                 }
@@ -120,19 +121,35 @@ impl Cpu {
                 }
             }
             let nia = self.core.nia;
-            let bi = match self.lookup(nia) {
-                Ok(b) => b,
-                Err(f) => {
-                    self.core.fault(f, nia);
-                    if let Some(e) = self.core.exit.take() {
-                        return e;
-                    }
-                    continue;
+            let key = nia | self.core.imode as u64;
+            let hit = {
+                let j = &self.core.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+                // SAFETY: a jump-cache entry whose key matched was filled by `jc_fill` with a
+                // pointer to a generation word of this partition's `CodePages`, which lives
+                // as long as `self.core.part`.
+                if j.key == key && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_ {
+                    Some((j.start as usize, j.len as usize))
+                } else {
+                    None
                 }
             };
-            let blk = &self.cache.blocks[bi as usize];
-            let start = blk.start as usize;
-            let len = blk.len as usize;
+            let (start, len) = if let Some(x) = hit {
+                x
+            } else {
+                match self.lookup_slow(nia) {
+                    Ok(b) => {
+                        let blk = &self.cache.blocks[b as usize];
+                        (blk.start as usize, blk.len as usize)
+                    }
+                    Err(f) => {
+                        self.core.fault(f, nia);
+                        if let Some(e) = self.core.exit.take() {
+                            return e;
+                        }
+                        continue;
+                    }
+                }
+            };
             self.core.budget -= len as i64;
             let ops = &self.cache.ops[start..start + len];
             let mut pc = nia;
@@ -243,17 +260,22 @@ impl Cpu {
     }
 
     /// Finds (or decodes) the block at effective address `nia`.
-    #[inline(always)]
     fn lookup(&mut self, nia: u64) -> Result<u32, Fault> {
-        let key = nia | self.core.imode as u64;
-        let j = self.core.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
-        if j.key == key {
-            let b = &self.cache.blocks[j.block as usize];
-            if self.core.part.code.generation(b.page) == b.gen_ {
-                return Ok(j.block);
-            }
-        }
         self.lookup_slow(nia)
+    }
+
+    fn jc_fill(&mut self, nia: u64, bi: u32) {
+        let b = &self.cache.blocks[bi as usize];
+        let c = &mut self.core;
+        if let Some(gen_ptr) = c.part.code.word_ptr(b.page) {
+            c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
+                key: nia | c.imode as u64,
+                gen_ptr,
+                start: b.start,
+                len: b.len,
+                gen_: b.gen_,
+            };
+        }
     }
 
     #[inline(never)]
@@ -283,10 +305,7 @@ impl Cpu {
         if let Some(&bi) = self.cache.map.get(&key) {
             let b = &self.cache.blocks[bi as usize];
             if c.part.code.generation(b.page) == b.gen_ {
-                c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
-                    key: nia | c.imode as u64,
-                    block: bi,
-                };
+                self.jc_fill(nia, bi);
                 return Ok(bi);
             }
         }
@@ -320,10 +339,7 @@ impl Cpu {
             gen_,
         });
         self.cache.map.insert(key, bi);
-        c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
-            key: nia | c.imode as u64,
-            block: bi,
-        };
+        self.jc_fill(nia, bi);
         Ok(bi)
     }
 

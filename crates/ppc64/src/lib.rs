@@ -27,5 +27,6 @@ pub mod tlb;
 pub use crate::core::{Core, Exit, Fault, Flow, REAL_ADDR_MASK};
 pub use crate::cpu::Cpu;
 pub use crate::decode::decode;
+pub use crate::exec::int::host_random;
 pub use crate::mem::{CodePages, Ram};
 pub use crate::partition::{Bus, NoBus, Partition, VcpuShared};

@@ -211,6 +211,12 @@ impl CodePages {
         }
     }
 
+    /// The word of page `page` (for the jump cache's fast validation); `None` outside RAM.
+    #[inline]
+    pub(crate) fn word_ptr(&self, page: usize) -> Option<*const AtomicU32> {
+        self.words.get(page).map(|w| w as *const AtomicU32)
+    }
+
     /// Generation of page `page` (for validating decoded blocks).
     #[inline(always)]
     pub(crate) fn generation(&self, page: usize) -> u32 {

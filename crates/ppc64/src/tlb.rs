@@ -22,8 +22,9 @@ pub enum Mode {
     User = 2,
 }
 
-/// Number of modes.
-pub const NMODES: usize = 3;
+/// Number of mode sets (a power of two so that indexing needs no bounds check; the
+/// fourth set is unused).
+pub const NMODES: usize = 4;
 
 /// One cached translation. `tag` is the page-aligned effective address (an invalid entry
 /// has a tag with low bits set, which no page-aligned address matches); the host address of

@@ -71,3 +71,20 @@ fn illegal_instruction_raises_program_interrupt() {
     assert_eq!(cpu.core.srr1 & 0x0008_0000, 0x0008_0000);
     assert_eq!(cpu.core.nia, 0x704);
 }
+
+/// A rough speed probe (run with `--release -- --ignored --nocapture`); the real benchmark
+/// is in `ppc64-user`.
+#[test]
+#[ignore]
+fn speed_probe() {
+    let prog = [
+        0x3c800100, 0x7c8903a6, 0x38600000, 0x38a00007, 0x3cc00010, 0x7c632a14, 0x7ca51a78,
+        0x78a51800, 0xe8e60000, 0x38e70001, 0xf8e60000, 0x2c230000, 0x4200ffe4, 0x44000022,
+    ];
+    let mut cpu = machine(&prog, true);
+    let t = std::time::Instant::now();
+    assert_eq!(cpu.run(), Exit::Hcall);
+    let dt = t.elapsed().as_secs_f64();
+    let insns = 16.0 * 1024.0 * 1024.0 * 8.0;
+    println!("{:.0} M instructions/s ({dt:.3} s)", insns / dt / 1e6);
+}

@@ -6,7 +6,6 @@
 
 use hvapi::device::{DeviceAttrs, DeviceError, DeviceKind};
 
-use crate::icp::IcpRegs;
 use crate::ics::{F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Source};
 use crate::{IPI, MASKED, XISR_MASK, Xics};
 
@@ -111,10 +110,10 @@ impl Xics {
         let displaced = if val & KVM_XICS_PENDING != 0 {
             self.deliver_locked(irq, block, &mut s)
         } else {
-            0
+            None
         };
         drop(s);
-        self.deliver(displaced);
+        self.redeliver(displaced);
         Ok(())
     }
 
@@ -133,11 +132,7 @@ impl Xics {
             if r.connected {
                 return Err(DeviceError::Exists);
             }
-            let out = r.out;
-            *r = IcpRegs {
-                out,
-                ..IcpRegs::reset(true)
-            };
+            r.reinit(true);
             self.drive(server, &mut r);
         }
         ctrl.connected += 1;
@@ -166,17 +161,19 @@ impl Xics {
                 return Err(DeviceError::NotFound);
             }
             let displaced = if r.xisr == IPI { 0 } else { r.xisr };
-            let out = r.out;
-            *r = IcpRegs {
-                out,
-                ..IcpRegs::reset(false)
-            };
+            r.reinit(false);
+            if displaced != 0 {
+                r.busy += 1;
+            }
             self.drive(server, &mut r);
             displaced
         };
         ctrl.connected = ctrl.connected.saturating_sub(1);
         drop(ctrl);
-        self.deliver(displaced);
+        if displaced != 0 {
+            self.deliver(displaced);
+            self.unbusy(server);
+        }
         Ok(())
     }
 
@@ -214,6 +211,9 @@ impl Xics {
             return Err(DeviceError::Invalid);
         }
         let resend = mfrr > r.mfrr && std::mem::take(&mut r.need_resend);
+        if resend {
+            r.busy += 1;
+        }
         r.cppr = cppr;
         r.xisr = xisr;
         r.mfrr = mfrr;
@@ -224,6 +224,7 @@ impl Xics {
         drop(r);
         if resend {
             self.resend_pass(server);
+            self.unbusy(server);
         }
         Ok(())
     }

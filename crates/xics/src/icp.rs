@@ -20,6 +20,10 @@ pub(crate) struct IcpRegs {
     pub need_resend: bool,
     /// Level last driven on the vCPU's external line.
     pub out: bool,
+    /// Operations that started on this ICP and still have work to do after dropping its
+    /// lock (redelivering a displaced interrupt, a resend pass, the source half of an EOI).
+    /// [`crate::Xics::save`] only takes its cut when every ICP's count is zero.
+    pub busy: u32,
 }
 
 /// Outcome of offering an interrupt to an ICP.
@@ -42,7 +46,18 @@ impl IcpRegs {
             xisr: 0,
             need_resend: false,
             out: false,
+            busy: 0,
         }
+    }
+
+    /// Return to the reset state (`connected` as given), keeping the driven line level and
+    /// the in-flight count, which describe the host side rather than the guest's ICP.
+    pub fn reinit(&mut self, connected: bool) {
+        *self = IcpRegs {
+            out: self.out,
+            busy: self.busy,
+            ..IcpRegs::reset(connected)
+        };
     }
 
     /// The level the external line must have: an interrupt is presented and it is more

@@ -35,6 +35,11 @@ pub(crate) const F_RESEND: u8 = 0x10;
 /// Source flag: delivery was attempted while the priority was 0xFF; deliver when unmasked.
 pub(crate) const F_MASKED_PENDING: u8 = 0x20;
 
+/// Source flag (LSI, transient): an EOI is waiting to re-present the source once the ack
+/// listener has run; cleared by any line change or delivery in between. Only set while the
+/// EOIing ICP is busy, so it never appears in a saved state.
+pub(crate) const F_EOI_CHECK: u8 = 0x40;
+
 /// The state of one interrupt source. Protected by its own mutex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Source {
@@ -211,5 +216,42 @@ impl Ics {
     pub fn irq_of(&self, bid: u32, idx: usize) -> Option<u32> {
         let irq = (bid << BLOCK_SHIFT) | idx as u32;
         self.in_range(irq).then_some(irq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_are_taken_in_ascending_order_from_a_position() {
+        let b = Block::new();
+        for idx in [1023, 0, 64, 63, 65, 500] {
+            b.hint_resend(idx);
+        }
+        assert_eq!(b.take_hint_from(64), Some(64));
+        assert_eq!(b.take_hint_from(65), Some(65));
+        b.hint_resend(70); // set ahead of a running pass: found by the same pass
+        assert_eq!(b.take_hint_from(66), Some(70));
+        assert_eq!(b.take_hint_from(71), Some(500));
+        assert_eq!(b.take_hint_from(501), Some(1023));
+        assert_eq!(b.take_hint_from(1024), None);
+        assert_eq!(b.take_hint_from(0), Some(0));
+        assert_eq!(b.take_hint_from(0), Some(63));
+        assert_eq!(b.take_hint_from(0), None);
+    }
+
+    #[test]
+    fn table_covers_exactly_the_configured_range() {
+        let t = Ics::new(0x1000, 0x1C00);
+        assert!(t.source_alloc(0xFFF).is_none());
+        assert!(t.source_alloc(0x1C00).is_none());
+        assert!(t.source(0x1000).is_none(), "not allocated yet");
+        assert!(t.source_alloc(0x1BFF).is_some());
+        assert!(t.source(0x1800).is_some(), "same block");
+        let ids: Vec<u32> = t.blocks().map(|(id, _)| id).collect();
+        assert_eq!(ids, [6]);
+        assert_eq!(t.irq_of(6, 0x3FF), Some(0x1BFF));
+        assert_eq!(t.irq_of(7, 0), None);
     }
 }

@@ -58,7 +58,17 @@ pub use rtas::{RtasStatus, XicsRtasCall};
 pub use state::{IcpState, SourceState, XICS_STATE_VERSION, XicsState};
 
 use icp::{IcpRegs, Offer};
-use ics::{BLOCK_SIZE, Block, F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Ics, Source};
+use ics::{
+    BLOCK_SIZE, Block, F_CLAIMED, F_EOI_CHECK, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Ics,
+    Source,
+};
+
+/// An interrupt displaced from an XISR that must be delivered again, and the ICP whose busy
+/// count covers it until then.
+struct Redeliver {
+    irq: u32,
+    marker: Option<u32>,
+}
 
 /// Priority value meaning "masked" (as a source priority) / "accept all" (as a CPPR).
 pub const MASKED: u8 = 0xFF;
@@ -326,18 +336,19 @@ impl Xics {
     }
 
     /// Try to present source `irq`, whose lock is held as `s`. Returns an interrupt that
-    /// the presentation displaced and that must be delivered again once the source lock is
-    /// released (0 if none).
-    fn deliver_locked(&self, irq: u32, block: &Block, s: &mut Source) -> u32 {
+    /// the presentation displaced: it must be delivered again once the source lock is
+    /// released (see [`Xics::redeliver`]); the displacing ICP stays busy until then.
+    fn deliver_locked(&self, irq: u32, block: &Block, s: &mut Source) -> Option<Redeliver> {
+        s.clear(F_EOI_CHECK);
         if !s.has(F_CLAIMED) || !s.has(F_P) {
             // Nothing outstanding any more (MSI EOIed, LSI line lowered).
             s.clear(F_RESEND | F_MASKED_PENDING);
-            return 0;
+            return None;
         }
         if s.priority == MASKED {
             s.clear(F_RESEND);
             s.set(F_MASKED_PENDING);
-            return 0;
+            return None;
         }
         let idx = irq as usize & (BLOCK_SIZE - 1);
         s.clear(F_MASKED_PENDING);
@@ -345,39 +356,64 @@ impl Xics {
             // Destination does not exist: keep it pending for a retarget.
             s.set(F_RESEND);
             block.hint_resend(idx);
-            return 0;
+            return None;
         };
         let mut r = slot.regs.lock();
         if !r.connected {
             // Kept pending; connect_vcpu() flags it for the new ICP.
             s.set(F_RESEND);
             block.hint_resend(idx);
-            return 0;
+            return None;
         }
         match r.offer(irq, s.priority) {
             Offer::Accepted(displaced) => {
                 s.clear(F_RESEND);
                 self.drive(s.server, &mut r);
-                if displaced == IPI { 0 } else { displaced }
+                if displaced == 0 || displaced == IPI {
+                    return None;
+                }
+                r.busy += 1;
+                Some(Redeliver {
+                    irq: displaced,
+                    marker: Some(s.server),
+                })
             }
             Offer::Refused => {
                 // Set while the ICP lock is held so that a resend pass that starts after
                 // this refusal sees the hint.
                 s.set(F_RESEND);
                 block.hint_resend(idx);
-                0
+                None
             }
         }
     }
 
-    /// Deliver `irq` (no lock held), following displacements.
-    fn deliver(&self, mut irq: u32) {
-        while irq != 0 {
-            let Some((block, m)) = self.ics.source(irq) else {
-                return;
+    /// Deliver a displaced interrupt (no lock held), following further displacements, and
+    /// release the busy marks of the chain.
+    fn redeliver(&self, mut next: Option<Redeliver>) {
+        while let Some(Redeliver { irq, marker }) = next {
+            next = match self.ics.source(irq) {
+                Some((block, m)) => self.deliver_locked(irq, block, &mut m.lock()),
+                None => None,
             };
-            let mut s = m.lock();
-            irq = self.deliver_locked(irq, block, &mut s);
+            if let Some(server) = marker {
+                self.unbusy(server);
+            }
+        }
+    }
+
+    /// Deliver `irq` (no lock held; 0 = nothing).
+    fn deliver(&self, irq: u32) {
+        if irq != 0 {
+            self.redeliver(Some(Redeliver { irq, marker: None }));
+        }
+    }
+
+    /// End an in-flight operation that marked ICP `server` busy.
+    fn unbusy(&self, server: u32) {
+        if let Some(slot) = self.icp(server) {
+            let mut r = slot.regs.lock();
+            r.busy = r.busy.saturating_sub(1);
         }
     }
 
@@ -402,17 +438,22 @@ impl Xics {
                 s.clear(F_RESEND);
                 let displaced = self.deliver_locked(irq, block, &mut s);
                 drop(s);
-                self.deliver(displaced);
+                self.redeliver(displaced);
             }
         }
     }
 
-    /// After a CPPR/MFRR change: deliver a displaced interrupt, then run a resend pass.
+    /// Second half of a CPPR/MFRR change on `server` (which the first half marked busy if
+    /// `displaced != 0 || resend`): deliver the displaced interrupt, run the resend pass.
     fn after_icp_change(&self, server: u32, displaced: u32, resend: bool) {
+        if displaced == 0 && !resend {
+            return;
+        }
         self.deliver(displaced);
         if resend {
             self.resend_pass(server);
         }
+        self.unbusy(server);
     }
 
     /// EOI of a device source. `Err` if the source does not exist.
@@ -422,27 +463,34 @@ impl Xics {
         if !s.has(F_CLAIMED) {
             return Err(());
         }
-        if s.has(F_LSI) {
+        let displaced = if s.has(F_LSI) {
+            // Tell the line's owner first, with no lock held: a resampling irqfd lowers the
+            // line from this callback (and raises it again if its device still needs
+            // service, which presents it). Re-present afterwards only if nobody touched
+            // the line meanwhile and it is still asserted.
+            s.set(F_EOI_CHECK);
             drop(s);
-            // Tell the line's owner first: a resampling irqfd lowers the line from this
-            // callback, and we then re-present only if the line is still asserted.
             let listener = self.listener.read().clone();
             if let Some(l) = listener {
                 l.lsi_eoi(irq);
             }
-            self.deliver(irq);
-        } else {
-            let displaced = if s.has(F_Q) {
-                // Q moves to P: one more occurrence is owed.
-                s.clear(F_Q);
+            let mut s = m.lock();
+            if s.has(F_EOI_CHECK) {
                 self.deliver_locked(irq, block, &mut s)
             } else {
-                s.clear(F_P);
-                0
-            };
+                None
+            }
+        } else if s.has(F_Q) {
+            // Q moves to P: one more occurrence is owed.
+            s.clear(F_Q);
+            let d = self.deliver_locked(irq, block, &mut s);
             drop(s);
-            self.deliver(displaced);
-        }
+            d
+        } else {
+            s.clear(F_P);
+            None
+        };
+        self.redeliver(displaced);
         Ok(())
     }
 
@@ -517,6 +565,9 @@ impl Xics {
         } else {
             (0, false)
         };
+        if displaced != 0 || resend {
+            r.busy += 1;
+        }
         self.drive(server, &mut r);
         drop(r);
         self.after_icp_change(server, displaced, resend);
@@ -529,16 +580,28 @@ impl Xics {
     /// A CPPR made *more* favoured by an EOI is handled like H_CPPR (the presented interrupt
     /// is taken back if it no longer beats the CPPR); PAPR leaves that case open.
     pub fn h_eoi(&self, server: u32, xirr: u32) -> Result<(), i64> {
+        let irq = xirr & XISR_MASK;
         let mut r = self.caller(server)?;
         let (displaced, resend) = r.set_cppr((xirr >> 24) as u8);
-        self.drive(server, &mut r);
-        drop(r);
-        self.after_icp_change(server, displaced, resend);
-        let irq = xirr & XISR_MASK;
-        if irq == IPI {
+        if displaced == 0 && !resend && irq == IPI {
+            self.drive(server, &mut r);
             return Ok(());
         }
-        self.source_eoi(irq).map_err(|()| H_PARAMETER)
+        // The rest happens without this lock: stay busy until the source half is done.
+        r.busy += 1;
+        self.drive(server, &mut r);
+        drop(r);
+        self.deliver(displaced);
+        if resend {
+            self.resend_pass(server);
+        }
+        let res = if irq == IPI {
+            Ok(())
+        } else {
+            self.source_eoi(irq)
+        };
+        self.unbusy(server);
+        res.map_err(|()| H_PARAMETER)
     }
 
     /// H_IPI: set the MFRR of server `target`.
@@ -546,6 +609,9 @@ impl Xics {
         drop(self.caller(server)?);
         let (t, mut r) = self.target(target)?;
         let (displaced, resend) = r.set_mfrr(mfrr);
+        if displaced != 0 || resend {
+            r.busy += 1;
+        }
         self.drive(t, &mut r);
         drop(r);
         self.after_icp_change(t, displaced, resend);
@@ -571,26 +637,101 @@ impl IrqInjector for Xics {
         }
         let displaced = if s.has(F_LSI) {
             if !level {
-                s.clear(F_P | F_Q | F_RESEND | F_MASKED_PENDING);
-                0
+                s.clear(F_P | F_Q | F_RESEND | F_MASKED_PENDING | F_EOI_CHECK);
+                None
             } else if s.has(F_P) {
-                0
+                None
             } else {
                 s.set(F_P);
                 self.deliver_locked(irq, block, &mut s)
             }
         } else if !level {
-            0
+            None
         } else if s.has(F_P) {
             s.set(F_Q);
-            0
+            None
         } else {
             s.set(F_P);
             s.clear(F_Q);
             self.deliver_locked(irq, block, &mut s)
         };
         drop(s);
-        self.deliver(displaced);
+        self.redeliver(displaced);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSink;
+    impl VcpuIrqSink for NoSink {
+        fn set_external(&self, _: u32, _: bool) {}
+    }
+
+    /// The window between displacing an interrupt from an XISR and re-delivering it is
+    /// covered by a busy mark: a capture taken inside it is refused, one taken after it
+    /// sees the displaced interrupt pending again.
+    #[test]
+    fn displacement_window_blocks_capture() {
+        let x = Xics::new(XicsConfig::spapr(1), Arc::new(NoSink)).unwrap();
+        x.connect_vcpu(0).unwrap();
+        x.h_cppr(0, 0xFF).unwrap();
+        for (irq, prio) in [(0x1300, 5u32), (0x1301, 3)] {
+            x.claim_irq(irq, false).unwrap();
+            x.rtas_set_xive(irq, 0, prio).unwrap();
+        }
+        x.set_irq(0x1300, true).unwrap();
+        // Trigger 0x1301 by hand, stopping before the displaced 0x1300 is re-delivered.
+        let (block, m) = x.ics.source(0x1301).unwrap();
+        let pending = {
+            let mut s = m.lock();
+            s.set(F_P);
+            x.deliver_locked(0x1301, block, &mut s)
+        };
+        let Some(Redeliver {
+            irq: 0x1300,
+            marker: Some(0),
+        }) = pending
+        else {
+            panic!("expected 0x1300 displaced")
+        };
+        assert!(
+            x.try_save().is_none(),
+            "capture inside the window must be refused"
+        );
+        x.redeliver(pending);
+        let st = x.try_save().expect("window closed");
+        let a = st.sources.iter().find(|s| s.irq == 0x1300).unwrap();
+        assert!(
+            a.presented && a.resend,
+            "displaced interrupt pending again: {a:?}"
+        );
+        assert_eq!(st.icps[0].xisr, 0x1301);
+    }
+
+    /// A resend pass owed by a CPPR relaxation is inside the busy window too.
+    #[test]
+    fn resend_window_blocks_capture() {
+        let x = Xics::new(XicsConfig::spapr(1), Arc::new(NoSink)).unwrap();
+        x.connect_vcpu(0).unwrap();
+        x.claim_irq(0x1300, false).unwrap();
+        x.h_cppr(0, 0xFF).unwrap();
+        x.rtas_set_xive(0x1300, 0, 5).unwrap();
+        x.h_cppr(0, 0).unwrap();
+        x.set_irq(0x1300, true).unwrap(); // refused
+        // First half of H_CPPR(0xFF), by hand.
+        let (d, resend) = {
+            let mut r = x.icps[0].regs.lock();
+            let out = r.down_cppr(0xFF);
+            r.busy += 1;
+            out
+        };
+        assert!(resend);
+        assert!(x.try_save().is_none());
+        x.after_icp_change(0, d, resend);
+        let st = x.try_save().unwrap();
+        assert_eq!(st.icps[0].xisr, 0x1300);
     }
 }

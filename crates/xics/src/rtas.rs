@@ -162,10 +162,10 @@ impl Xics {
             s.clear(F_MASKED_PENDING | F_RESEND);
             self.deliver_locked(irq, block, &mut s)
         } else {
-            0
+            None
         };
         drop(s);
-        self.deliver(displaced);
+        self.redeliver(displaced);
         Ok(())
     }
 }

@@ -9,7 +9,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::icp::IcpRegs;
 use crate::ics::{BLOCK_SIZE, F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Source};
 use crate::{XISR_MASK, Xics, XicsError};
 
@@ -108,7 +107,22 @@ impl SourceState {
 
 impl Xics {
     /// Capture the whole controller state (a consistent cut; see the module docs).
+    ///
+    /// Blocks the delivery paths for the time it takes to copy the state. If another
+    /// thread is in the middle of a multi-step operation (an ICP is busy), all locks are
+    /// released and the capture retried, so the image never holds a half-done operation.
     pub fn save(&self) -> XicsState {
+        loop {
+            if let Some(st) = self.try_save() {
+                return st;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Capture the state if no multi-step operation is in flight, else `None` (nothing is
+    /// captured; try again). Never blocks for longer than copying the state.
+    pub fn try_save(&self) -> Option<XicsState> {
         let ctrl = self.ctrl.lock();
         let blocks: Vec<_> = self.ics.blocks().collect();
         let mut guards = Vec::with_capacity(blocks.len() * BLOCK_SIZE);
@@ -118,6 +132,9 @@ impl Xics {
             }
         }
         let icps: Vec<_> = self.icps.iter().map(|s| s.regs.lock()).collect();
+        if icps.iter().any(|r| r.busy != 0) {
+            return None;
+        }
 
         let sources = guards
             .iter()
@@ -139,12 +156,12 @@ impl Xics {
                 need_resend: r.need_resend,
             })
             .collect();
-        XicsState {
+        Some(XicsState {
             version: XICS_STATE_VERSION,
             nr_servers: ctrl.nr_servers,
             sources,
             icps,
-        }
+        })
     }
 
     fn check_state(&self, st: &XicsState) -> Result<(), XicsError> {
@@ -223,23 +240,16 @@ impl Xics {
 
         // ICPs.
         for r in icps.iter_mut() {
-            let out = r.out;
-            **r = IcpRegs {
-                out,
-                ..IcpRegs::reset(false)
-            };
+            r.reinit(false);
         }
         for i in &st.icps {
             if let Some(r) = icps.get_mut(i.server as usize) {
-                **r = IcpRegs {
-                    connected: true,
-                    cppr: i.cppr,
-                    mfrr: i.mfrr,
-                    ppri: i.pending_priority,
-                    xisr: i.xisr,
-                    need_resend: i.need_resend,
-                    out: r.out,
-                };
+                r.connected = true;
+                r.cppr = i.cppr;
+                r.mfrr = i.mfrr;
+                r.ppri = i.pending_priority;
+                r.xisr = i.xisr;
+                r.need_resend = i.need_resend;
             }
         }
         // A refused source must find its server owing a resend pass.
@@ -248,12 +258,27 @@ impl Xics {
                 r.need_resend = true;
             }
         }
+        let mut passes = Vec::new();
         for (server, r) in icps.iter_mut().enumerate() {
             let was = r.out;
             r.out = r.wanted_out();
             if r.connected || was {
                 self.sink.set_external(server as u32, r.out);
             }
+            // Finish what may have been in flight when the image was taken: offer refused
+            // interrupts again. With a quiescent image this changes nothing (they are
+            // refused again); with an image cut inside an ICP relaxation it completes it.
+            if r.connected && r.need_resend {
+                r.need_resend = false;
+                r.busy += 1;
+                passes.push(server as u32);
+            }
+        }
+        drop(icps);
+        drop(guards);
+        for server in passes {
+            self.resend_pass(server);
+            self.unbusy(server);
         }
         ctrl.nr_servers = st.nr_servers;
         ctrl.connected = st.icps.len() as u32;

@@ -283,7 +283,11 @@ impl Xive {
         let end = *srv.ends[prio].lock();
         let eq = if end.is_valid() {
             KvmXiveEq {
-                flags: if end.always_notify { KVM_XIVE_EQ_ALWAYS_NOTIFY } else { 0 },
+                flags: if end.always_notify {
+                    KVM_XIVE_EQ_ALWAYS_NOTIFY
+                } else {
+                    0
+                },
                 qshift: u32::from(end.qshift),
                 qaddr: end.qaddr,
                 qtoggle: u32::from(end.generation),

@@ -40,7 +40,14 @@ impl Default for End {
 impl End {
     /// The reset END: no queue, ESn "off".
     pub const fn reset() -> Self {
-        End { qaddr: 0, qshift: 0, index: 0, generation: false, always_notify: false, esn: PQ_OFF }
+        End {
+            qaddr: 0,
+            qshift: 0,
+            index: 0,
+            generation: false,
+            always_notify: false,
+            esn: PQ_OFF,
+        }
     }
 
     /// Whether a queue is configured (END valid and enqueueing).
@@ -50,20 +57,37 @@ impl End {
 
     /// Number of 4-byte entries in the queue (0 if none).
     pub fn entries(&self) -> u32 {
-        if self.qshift < 2 { 0 } else { 1u32 << (self.qshift - 2).min(31) }
+        if self.qshift < 2 {
+            0
+        } else {
+            1u32 << (self.qshift - 2).min(31)
+        }
     }
 
     /// A freshly configured END (`H_INT_SET_QUEUE_CONFIG`): generation 1, index 0, ESn 00.
     pub fn configured(qaddr: u64, qshift: u8, always_notify: bool) -> Self {
-        End { qaddr, qshift, index: 0, generation: true, always_notify, esn: PQ_RESET }
+        End {
+            qaddr,
+            qshift,
+            index: 0,
+            generation: true,
+            always_notify,
+            esn: PQ_RESET,
+        }
     }
 
     /// Append `eisn` to the queue. On a guest-memory failure nothing changes and the error
     /// is returned.
-    pub fn enqueue(&mut self, mem: &GuestMemory, eisn: u32) -> Result<(), vm_memory::GuestMemoryError> {
+    pub fn enqueue(
+        &mut self,
+        mem: &GuestMemory,
+        eisn: u32,
+    ) -> Result<(), vm_memory::GuestMemoryError> {
         let entries = self.entries();
         if entries == 0 {
-            return Err(vm_memory::GuestMemoryError::InvalidGuestAddress(GuestAddress(self.qaddr)));
+            return Err(vm_memory::GuestMemoryError::InvalidGuestAddress(
+                GuestAddress(self.qaddr),
+            ));
         }
         let index = self.index & (entries - 1);
         let entry = (u32::from(self.generation) << 31) | (eisn & 0x7FFF_FFFF);
@@ -108,5 +132,9 @@ pub fn queue_backed(mem: &GuestMemory, qaddr: u64, qshift: u8) -> bool {
     if qaddr & (len - 1) != 0 || qaddr.checked_add(len).is_none() {
         return false;
     }
-    mem.check_range(GuestAddress(qaddr), len as usize, vm_memory::Permissions::ReadWrite)
+    mem.check_range(
+        GuestAddress(qaddr),
+        len as usize,
+        vm_memory::Permissions::ReadWrite,
+    )
 }

@@ -94,15 +94,28 @@ impl Xive {
         let eoi_page = if hcall_esb {
             u64::MAX
         } else {
-            self.cfg.esb_base.wrapping_add(self.cfg.mgmt_page_offset(lisn))
+            self.cfg
+                .esb_base
+                .wrapping_add(self.cfg.mgmt_page_offset(lisn))
         };
         let trig_page = if self.cfg.two_page() && !hcall_esb {
-            self.cfg.esb_base.wrapping_add(u64::from(lisn) << self.cfg.esb_shift)
+            self.cfg
+                .esb_base
+                .wrapping_add(u64::from(lisn) << self.cfg.esb_shift)
         } else {
             u64::MAX
         };
-        let shift = if self.cfg.two_page() { self.cfg.esb_shift - 1 } else { self.cfg.esb_shift };
-        Ok(HcallResult::ok(&[flags, eoi_page, trig_page, u64::from(shift)]))
+        let shift = if self.cfg.two_page() {
+            self.cfg.esb_shift - 1
+        } else {
+            self.cfg.esb_shift
+        };
+        Ok(HcallResult::ok(&[
+            flags,
+            eoi_page,
+            trig_page,
+            u64::from(shift),
+        ]))
     }
 
     fn h_set_source_config(&self, a: &[u64; 9]) -> HResult {
@@ -118,7 +131,11 @@ impl Xive {
             return Ok(HcallResult::ok(&[]));
         }
         let old = src.eas();
-        let mut eas = if flags & SRC_MASK != 0 { old | EAS_MASKED } else { old & !EAS_MASKED };
+        let mut eas = if flags & SRC_MASK != 0 {
+            old | EAS_MASKED
+        } else {
+            old & !EAS_MASKED
+        };
         if !self.prio_ok(prio) {
             return Err(H_P4);
         }
@@ -140,8 +157,16 @@ impl Xive {
         let (_, src) = self.lisn_arg(&t, a[1])?;
         let eas = src.eas();
         let end = eas_end_index(eas);
-        let prio = if eas & EAS_MASKED != 0 { 0xFF } else { u64::from(end & 7) };
-        Ok(HcallResult::ok(&[u64::from(end >> 3), prio, eas & EAS_END_DATA]))
+        let prio = if eas & EAS_MASKED != 0 {
+            0xFF
+        } else {
+            u64::from(end & 7)
+        };
+        Ok(HcallResult::ok(&[
+            u64::from(end >> 3),
+            prio,
+            eas & EAS_END_DATA,
+        ]))
     }
 
     /// Common checks of the queue calls: reserved priority → H_P3, unknown target → H_P2.
@@ -198,9 +223,16 @@ impl Xive {
         let (server, prio) = self.queue_args(&t, a[1], a[2])?;
         let srv = t.server(server).ok_or(H_P2)?;
         let end = *srv.ends[prio].lock();
-        let mut qflags = if end.always_notify { END_ALWAYS_NOTIFY } else { 0 };
-        let (qpage, qshift) =
-            if end.is_valid() { (end.qaddr, u64::from(end.qshift)) } else { (0, 0) };
+        let mut qflags = if end.always_notify {
+            END_ALWAYS_NOTIFY
+        } else {
+            0
+        };
+        let (qpage, qshift) = if end.is_valid() {
+            (end.qaddr, u64::from(end.qshift))
+        } else {
+            (0, 0)
+        };
         let mut index = 0;
         if flags & END_DEBUG != 0 {
             if end.generation {
@@ -225,7 +257,9 @@ impl Xive {
             // Same address computation as an MMIO access to the management page.
             let abs = self.cfg.mgmt_page_offset(lisn).wrapping_add(offset);
             let store = (flags & ESB_STORE != 0).then_some(data);
-            (self.esb_access(&t, abs, store), t.ack_listener.clone())
+            let out = self.esb_access(&t, abs, store);
+            let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
+            (out, listener)
         };
         if let Some(lisn) = out.lsi_eoi {
             self.notify_lsi_eoi(listener, lisn);

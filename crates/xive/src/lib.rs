@@ -29,7 +29,7 @@ use thiserror::Error;
 
 pub use end::VALID_QSHIFTS;
 pub use source::{PQ_OFF, PQ_PENDING, PQ_QUEUED, PQ_RESET};
-pub use state::{EndState, PresenterState, SourceState, XiveState, XIVE_STATE_VERSION};
+pub use state::{EndState, PresenterState, SourceState, XIVE_STATE_VERSION, XiveState};
 
 use end::End;
 use source::{EAS_END_DATA, EAS_MASKED, EAS_VALID, Source, SourceTable, eas_end_index};
@@ -102,7 +102,11 @@ impl XiveConfig {
     /// Offset of a source's management (EOI) page within the ESB region.
     fn mgmt_page_offset(&self, lisn: u32) -> u64 {
         let base = u64::from(lisn) << self.esb_shift;
-        if self.two_page() { base + (1 << (self.esb_shift - 1)) } else { base }
+        if self.two_page() {
+            base + (1 << (self.esb_shift - 1))
+        } else {
+            base
+        }
     }
 
     fn validate(&self) -> Result<(), XiveError> {
@@ -112,21 +116,30 @@ impl XiveConfig {
         if self.nr_irqs == 0 || self.nr_irqs > MAX_LISNS {
             return Err(XiveError::BadConfig("nr_irqs must be in 1..=2^20"));
         }
-        if self.nr_servers == 0 || self.nr_servers > MAX_SERVERS || self.nr_servers > self.nr_irqs
-        {
-            return Err(XiveError::BadConfig("nr_servers must be in 1..=min(16384, nr_irqs)"));
+        if self.nr_servers == 0 || self.nr_servers > MAX_SERVERS || self.nr_servers > self.nr_irqs {
+            return Err(XiveError::BadConfig(
+                "nr_servers must be in 1..=min(16384, nr_irqs)",
+            ));
         }
         if self.hv_prio == 0 || self.hv_prio > 7 {
             return Err(XiveError::BadConfig("hv_prio must be in 1..=7"));
         }
         // ESB region, then the END ESB region (2 pages per END ESB pair, 8 ENDs per server).
         let end_len = (u64::from(MAX_SERVERS) * 8) << (self.esb_shift + 1);
-        if self.esb_base.checked_add(self.esb_size()).and_then(|e| e.checked_add(end_len)).is_none()
+        if self
+            .esb_base
+            .checked_add(self.esb_size())
+            .and_then(|e| e.checked_add(end_len))
+            .is_none()
         {
-            return Err(XiveError::BadConfig("ESB region overflows the address space"));
+            return Err(XiveError::BadConfig(
+                "ESB region overflows the address space",
+            ));
         }
         if self.tima_base.checked_add(TIMA_SIZE).is_none() {
-            return Err(XiveError::BadConfig("TIMA region overflows the address space"));
+            return Err(XiveError::BadConfig(
+                "TIMA region overflows the address space",
+            ));
         }
         Ok(())
     }
@@ -230,7 +243,9 @@ pub struct Xive {
 
 impl std::fmt::Debug for Xive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Xive").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("Xive")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -263,9 +278,16 @@ impl Xive {
             ack_listener: None,
         };
         for lisn in 0..cfg.nr_servers {
-            tables.sources.claim_with(lisn, false, false, PQ_OFF, EAS_VALID)?;
+            tables
+                .sources
+                .claim_with(lisn, false, false, PQ_OFF, EAS_VALID)?;
         }
-        Ok(Xive { cfg, mem, sink, t: RwLock::new(tables) })
+        Ok(Xive {
+            cfg,
+            mem,
+            sink,
+            t: RwLock::new(tables),
+        })
     }
 
     /// The construction parameters (`nr_servers` as given at construction).
@@ -286,7 +308,10 @@ impl Xive {
     /// Claim `lisn` for a device (`lsi` = level-sensitive). Like QEMU: EAS valid (not
     /// masked, END 0), PQ = 01 (off) until the guest enables it.
     pub fn claim(&self, lisn: u32, lsi: bool) -> Result<(), XiveError> {
-        self.t.write().sources.claim_with(lisn, lsi, false, PQ_OFF, EAS_VALID)
+        self.t
+            .write()
+            .sources
+            .claim_with(lisn, lsi, false, PQ_OFF, EAS_VALID)
     }
 
     /// Release `lisn`. Events already queued stay in the guest's queue.
@@ -368,7 +393,11 @@ impl Xive {
         let prio = (end_index & 7) as u8;
         let eisn = (eas & EAS_END_DATA) as u32;
         let Some(srv) = t.server(server) else {
-            guest_error!(lisn, server, "XIVE: EAS targets an unknown server, event dropped");
+            guest_error!(
+                lisn,
+                server,
+                "XIVE: EAS targets an unknown server, event dropped"
+            );
             return;
         };
         {
@@ -378,7 +407,13 @@ impl Xive {
                 return;
             }
             if let Err(e) = end.enqueue(&self.mem, eisn) {
-                guest_error!(lisn, server, prio, qaddr = end.qaddr, "XIVE: queue write failed ({e}), event dropped");
+                guest_error!(
+                    lisn,
+                    server,
+                    prio,
+                    qaddr = end.qaddr,
+                    "XIVE: queue write failed ({e}), event dropped"
+                );
                 return;
             }
             if !end.should_notify() {

@@ -55,9 +55,13 @@ impl Xive {
                 self.esb_access(&t, offset, None)
             } else {
                 guest_error!(offset, size = data.len(), "XIVE: ESB load of invalid size");
-                EsbOutcome { value: None, lsi_eoi: None }
+                EsbOutcome {
+                    value: None,
+                    lsi_eoi: None,
+                }
             };
-            (out, t.ack_listener.clone())
+            let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
+            (out, listener)
         };
         match out.0.value {
             Some(v) => data.copy_from_slice(&v.to_be_bytes()),
@@ -75,12 +79,13 @@ impl Xive {
             let lsi_eoi = if data.len() == 8 {
                 let mut v = [0u8; 8];
                 v.copy_from_slice(data);
-                self.esb_access(&t, offset, Some(u64::from_be_bytes(v))).lsi_eoi
+                self.esb_access(&t, offset, Some(u64::from_be_bytes(v)))
+                    .lsi_eoi
             } else {
                 guest_error!(offset, size = data.len(), "XIVE: ESB store of invalid size");
                 None
             };
-            (lsi_eoi, t.ack_listener.clone())
+            (lsi_eoi, lsi_eoi.and_then(|_| t.ack_listener.clone()))
         };
         if let Some(lisn) = lsi_eoi {
             self.notify_lsi_eoi(listener, lisn);
@@ -90,7 +95,10 @@ impl Xive {
     /// One 8-byte ESB access (`store` = value for a store, `None` for a load). Shared by MMIO
     /// and `H_INT_ESB`.
     pub(crate) fn esb_access(&self, t: &Tables, offset: u64, store: Option<u64>) -> EsbOutcome {
-        let invalid = EsbOutcome { value: None, lsi_eoi: None };
+        let invalid = EsbOutcome {
+            value: None,
+            lsi_eoi: None,
+        };
         let shift = self.cfg.esb_shift;
         let lisn64 = offset >> shift;
         if lisn64 >= u64::from(self.cfg.nr_irqs) {
@@ -183,7 +191,12 @@ impl Xive {
     /// Guest store to the TIMA at `offset` by the vCPU `server`. Invalid stores are ignored.
     pub fn tima_write(&self, server: u32, offset: u64, data: &[u8]) {
         if !matches!(data.len(), 1 | 2 | 4 | 8) {
-            guest_error!(server, offset, size = data.len(), "XIVE: TIMA store of invalid size");
+            guest_error!(
+                server,
+                offset,
+                size = data.len(),
+                "XIVE: TIMA store of invalid size"
+            );
             return;
         }
         let mut b = [0u8; 8];
@@ -201,7 +214,12 @@ impl Xive {
         store: Option<u64>,
     ) -> Option<u64> {
         if !matches!(size, 1 | 2 | 4 | 8) || offset >= TIMA_SIZE {
-            guest_error!(server, offset, size, "XIVE: TIMA access of invalid size/offset");
+            guest_error!(
+                server,
+                offset,
+                size,
+                "XIVE: TIMA access of invalid size/offset"
+            );
             return None;
         }
         let Some(srv) = t.server(server) else {
@@ -212,7 +230,10 @@ impl Xive {
         let off = offset & 0xFFF;
         let mut tc = srv.tctx.lock();
         if !tc.connected {
-            guest_error!(server, "XIVE: TIMA access from a vCPU not connected to XIVE");
+            guest_error!(
+                server,
+                "XIVE: TIMA access from a vCPU not connected to XIVE"
+            );
             return None;
         }
         let os_ok = page <= TIMA_OS_PAGE;
@@ -236,14 +257,24 @@ impl Xive {
                 Some(0)
             }
             (TM_SPC_ACK_OS_EL, 1, Some(_)) if page == TIMA_OS_PAGE => {
-                guest_error!(server, "XIVE: ACK_OS_EL (OS reporting line) is not implemented");
+                guest_error!(
+                    server,
+                    "XIVE: ACK_OS_EL (OS reporting line) is not implemented"
+                );
                 None
             }
-            (0x00..=0x3F, 4 | 8, _) if off % size as u64 == 0 => {
+            (0x00..=0x3F, 4 | 8, _) if off.is_multiple_of(size as u64) => {
                 self.tima_raw(&mut tc, server, page, off, size, store)
             }
             _ => {
-                guest_error!(server, page, off, size, write = store.is_some(), "XIVE: unsupported TIMA access");
+                guest_error!(
+                    server,
+                    page,
+                    off,
+                    size,
+                    write = store.is_some(),
+                    "XIVE: unsupported TIMA access"
+                );
                 None
             }
         }

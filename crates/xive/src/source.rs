@@ -211,12 +211,18 @@ impl SourceTable {
     /// An empty table for LISNs `0..nr_irqs`.
     pub fn new(nr_irqs: u32) -> Self {
         let n = nr_irqs.div_ceil(CHUNK_LEN as u32) as usize;
-        SourceTable { chunks: (0..n).map(|_| None).collect(), nr_irqs }
+        SourceTable {
+            chunks: (0..n).map(|_| None).collect(),
+            nr_irqs,
+        }
     }
 
     /// The claimed source `lisn`, if any.
     pub fn get(&self, lisn: u32) -> Option<&Source> {
-        let chunk = self.chunks.get((lisn >> CHUNK_SHIFT) as usize)?.as_deref()?;
+        let chunk = self
+            .chunks
+            .get((lisn >> CHUNK_SHIFT) as usize)?
+            .as_deref()?;
         let src = &chunk.srcs[(lisn as usize) & (CHUNK_LEN - 1)];
         src.claimed().then_some(src)
     }
@@ -238,7 +244,10 @@ impl SourceTable {
             .get_mut((lisn >> CHUNK_SHIFT) as usize)
             .ok_or(XiveError::LisnOutOfRange(lisn))?;
         let chunk = slot.get_or_insert_with(|| {
-            Box::new(Chunk { srcs: std::array::from_fn(|_| Source::default()), used: 0 })
+            Box::new(Chunk {
+                srcs: std::array::from_fn(|_| Source::default()),
+                used: 0,
+            })
         });
         let src = &chunk.srcs[(lisn as usize) & (CHUNK_LEN - 1)];
         if src.claimed() {
@@ -275,10 +284,15 @@ impl SourceTable {
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Source)> {
         self.chunks.iter().enumerate().flat_map(|(ci, c)| {
             c.iter().flat_map(move |chunk| {
-                chunk.srcs.iter().enumerate().filter(|(_, s)| s.claimed()).map(move |(i, s)| {
-                    // ci < nr_irqs / 64 and i < 64, so this fits the u32 LISN space.
-                    (((ci as u32) << CHUNK_SHIFT) | i as u32, s)
-                })
+                chunk
+                    .srcs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.claimed())
+                    .map(move |(i, s)| {
+                        // ci < nr_irqs / 64 and i < 64, so this fits the u32 LISN space.
+                        (((ci as u32) << CHUNK_SHIFT) | i as u32, s)
+                    })
             })
         })
     }

@@ -117,7 +117,10 @@ impl Xive {
             }
             let tc = srv.tctx.lock();
             if tc.connected {
-                presenters.push(PresenterState { server, os_ring: tc.regs });
+                presenters.push(PresenterState {
+                    server,
+                    os_ring: tc.regs,
+                });
             }
         }
         XiveState {
@@ -159,7 +162,10 @@ impl Xive {
                 .get(e.server as usize)
                 .ok_or_else(|| bad(format!("END of unknown server {}", e.server)))?;
             if usize::from(e.priority) >= NR_PRIORITIES || !VALID_QSHIFTS.contains(&e.qshift) {
-                return Err(bad(format!("END {}/{}: bad priority or size", e.server, e.priority)));
+                return Err(bad(format!(
+                    "END {}/{}: bad priority or size",
+                    e.server, e.priority
+                )));
             }
             let mut end = End::configured(e.qaddr, e.qshift, e.always_notify);
             if e.index >= end.entries() || e.esn > 3 {
@@ -175,7 +181,10 @@ impl Xive {
                 .get(p.server as usize)
                 .ok_or_else(|| bad(format!("presenter of unknown server {}", p.server)))?;
             let mut tc = srv.tctx.lock();
-            *tc = Tctx { connected: true, regs: p.os_ring };
+            *tc = Tctx {
+                connected: true,
+                regs: p.os_ring,
+            };
             let mut ring = [0u8; 8];
             ring.copy_from_slice(&p.os_ring[..8]);
             tc.load_ring(&ring);

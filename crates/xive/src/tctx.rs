@@ -27,7 +27,11 @@ pub const NVT_BASE: u32 = 0x400;
 
 /// PIPR for an IPB: index of the most favoured pending priority, or 0xFF.
 pub fn ipb_to_pipr(ipb: u8) -> u8 {
-    if ipb == 0 { 0xFF } else { ipb.leading_zeros() as u8 }
+    if ipb == 0 {
+        0xFF
+    } else {
+        ipb.leading_zeros() as u8
+    }
 }
 
 /// IPB bit of a priority (0 for priorities > 7).

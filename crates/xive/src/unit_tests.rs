@@ -118,7 +118,11 @@ fn tctx_reset_values_and_accept() {
     assert!(tc.set_cppr(0xFF));
     assert!(tc.line());
     assert!(tc.post(2));
-    assert_eq!(tc.accept(), 0x8002, "NSR.EO with the new CPPR (= accepted priority)");
+    assert_eq!(
+        tc.accept(),
+        0x8002,
+        "NSR.EO with the new CPPR (= accepted priority)"
+    );
     assert_eq!(tc.regs[tctx::CPPR], 2);
     assert_eq!(tc.regs[tctx::IPB], 0x02);
     assert_eq!(tc.regs[tctx::PIPR], 6);

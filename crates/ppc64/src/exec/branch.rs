@@ -154,7 +154,7 @@ pub(crate) fn mfcr(c: &mut Core, op: &Op, _: u64) -> Flow {
     } else {
         c.cr
     };
-    c.gpr[op.rt as usize] = v as u64;
+    c.gpr[(op.rt & 31) as usize] = v as u64;
     Flow::Next
 }
 
@@ -167,7 +167,7 @@ pub(crate) fn mtcrf(c: &mut Core, op: &Op, _: u64) -> Flow {
             mask |= 0xF000_0000 >> (4 * i);
         }
     }
-    let s = c.gpr[op.rt as usize] as u32;
+    let s = c.gpr[(op.rt & 31) as usize] as u32;
     c.cr = (c.cr & !mask) | (s & mask);
     Flow::Next
 }

@@ -6,12 +6,12 @@ use crate::reg::{msr, program};
 
 #[inline(always)]
 fn rd(c: &Core, r: u8) -> u64 {
-    c.gpr[r as usize]
+    c.gpr[(r & 31) as usize]
 }
 
 #[inline(always)]
 fn ra0(c: &Core, r: u8) -> u64 {
-    if r == 0 { 0 } else { c.gpr[r as usize] }
+    if r == 0 { 0 } else { c.gpr[(r & 31) as usize] }
 }
 
 #[inline(always)]
@@ -55,12 +55,12 @@ fn add_ov(c: &mut Core, a: u64, b: u64, r: u64) {
 // ---- D-form arithmetic ---------------------------------------------------------------------
 
 pub(crate) fn addi(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.rt as usize] = ra0(c, op.ra).wrapping_add(op.imm);
+    c.gpr[(op.rt & 31) as usize] = ra0(c, op.ra).wrapping_add(op.imm);
     Flow::Next
 }
 
 pub(crate) fn li(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.rt as usize] = op.imm;
+    c.gpr[(op.rt & 31) as usize] = op.imm;
     Flow::Next
 }
 
@@ -73,12 +73,12 @@ pub(crate) fn addic<const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
 pub(crate) fn subfic(c: &mut Core, op: &Op, _: u64) -> Flow {
     let (r, ca, ca32) = add3(!rd(c, op.ra), op.imm, 1);
     set_ca(c, ca, ca32);
-    c.gpr[op.rt as usize] = r;
+    c.gpr[(op.rt & 31) as usize] = r;
     Flow::Next
 }
 
 pub(crate) fn mulli(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.rt as usize] = rd(c, op.ra).wrapping_mul(op.imm);
+    c.gpr[(op.rt & 31) as usize] = rd(c, op.ra).wrapping_mul(op.imm);
     Flow::Next
 }
 
@@ -329,21 +329,21 @@ pub(crate) fn modsw(c: &mut Core, op: &Op, _: u64) -> Flow {
     } else {
         (a % b) as i64 as u64
     };
-    c.gpr[op.rt as usize] = r;
+    c.gpr[(op.rt & 31) as usize] = r;
     Flow::Next
 }
 
 pub(crate) fn moduw(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = rd(c, op.ra) as u32;
     let b = rd(c, op.rb) as u32;
-    c.gpr[op.rt as usize] = if b == 0 { 0 } else { (a % b) as u64 };
+    c.gpr[(op.rt & 31) as usize] = if b == 0 { 0 } else { (a % b) as u64 };
     Flow::Next
 }
 
 pub(crate) fn modsd(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = rd(c, op.ra) as i64;
     let b = rd(c, op.rb) as i64;
-    c.gpr[op.rt as usize] = if b == 0 || (a == i64::MIN && b == -1) {
+    c.gpr[(op.rt & 31) as usize] = if b == 0 || (a == i64::MIN && b == -1) {
         0
     } else {
         (a % b) as u64
@@ -354,7 +354,7 @@ pub(crate) fn modsd(c: &mut Core, op: &Op, _: u64) -> Flow {
 pub(crate) fn modud(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = rd(c, op.ra);
     let b = rd(c, op.rb);
-    c.gpr[op.rt as usize] = if b == 0 { 0 } else { a % b };
+    c.gpr[(op.rt & 31) as usize] = if b == 0 { 0 } else { a % b };
     Flow::Next
 }
 
@@ -366,7 +366,7 @@ pub(crate) fn addex(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let (r, ca, ca32) = add3(rd(c, op.ra), rd(c, op.rb), c.ov);
     c.ov = ca;
     c.ov32 = ca32;
-    c.gpr[op.rt as usize] = r;
+    c.gpr[(op.rt & 31) as usize] = r;
     Flow::Next
 }
 
@@ -380,7 +380,7 @@ pub(crate) fn madd(c: &mut Core, op: &Op, _: u64) -> Flow {
         49 => (((a as u128) * (b as u128) + cc as u128) >> 64) as u64,
         _ => a.wrapping_mul(b).wrapping_add(cc),
     };
-    c.gpr[op.rt as usize] = r;
+    c.gpr[(op.rt & 31) as usize] = r;
     Flow::Next
 }
 
@@ -408,7 +408,7 @@ logical_x!(nand, |s, b| !(s & b));
 
 /// `or rX,rX,rX` priority hints and `mr`.
 pub(crate) fn mr(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.ra as usize] = rd(c, op.rt);
+    c.gpr[(op.ra & 31) as usize] = rd(c, op.rt);
     Flow::Next
 }
 
@@ -417,12 +417,12 @@ pub(crate) fn nop(_: &mut Core, _: &Op, _: u64) -> Flow {
 }
 
 pub(crate) fn ori(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.ra as usize] = rd(c, op.rt) | op.imm;
+    c.gpr[(op.ra & 31) as usize] = rd(c, op.rt) | op.imm;
     Flow::Next
 }
 
 pub(crate) fn xori(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.ra as usize] = rd(c, op.rt) ^ op.imm;
+    c.gpr[(op.ra & 31) as usize] = rd(c, op.rt) ^ op.imm;
     Flow::Next
 }
 
@@ -455,18 +455,19 @@ pub(crate) fn popcntb(c: &mut Core, op: &Op, _: u64) -> Flow {
     for i in 0..8 {
         r |= (((s >> (8 * i)) & 0xFF).count_ones() as u64) << (8 * i);
     }
-    c.gpr[op.ra as usize] = r;
+    c.gpr[(op.ra & 31) as usize] = r;
     Flow::Next
 }
 
 pub(crate) fn popcntw(c: &mut Core, op: &Op, _: u64) -> Flow {
     let s = rd(c, op.rt);
-    c.gpr[op.ra as usize] = ((s >> 32).count_ones() as u64) << 32 | (s as u32).count_ones() as u64;
+    c.gpr[(op.ra & 31) as usize] =
+        ((s >> 32).count_ones() as u64) << 32 | (s as u32).count_ones() as u64;
     Flow::Next
 }
 
 pub(crate) fn popcntd(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.ra as usize] = rd(c, op.rt).count_ones() as u64;
+    c.gpr[(op.ra & 31) as usize] = rd(c, op.rt).count_ones() as u64;
     Flow::Next
 }
 
@@ -474,13 +475,13 @@ pub(crate) fn prtyw(c: &mut Core, op: &Op, _: u64) -> Flow {
     let s = rd(c, op.rt) & 0x0101_0101_0101_0101;
     let lo = (s as u32).count_ones() as u64 & 1;
     let hi = ((s >> 32) as u32).count_ones() as u64 & 1;
-    c.gpr[op.ra as usize] = (hi << 32) | lo;
+    c.gpr[(op.ra & 31) as usize] = (hi << 32) | lo;
     Flow::Next
 }
 
 pub(crate) fn prtyd(c: &mut Core, op: &Op, _: u64) -> Flow {
     let s = rd(c, op.rt) & 0x0101_0101_0101_0101;
-    c.gpr[op.ra as usize] = s.count_ones() as u64 & 1;
+    c.gpr[(op.ra & 31) as usize] = s.count_ones() as u64 & 1;
     Flow::Next
 }
 
@@ -493,7 +494,7 @@ pub(crate) fn bpermd(c: &mut Core, op: &Op, _: u64) -> Flow {
         let bit = if idx < 64 { (b >> (63 - idx)) & 1 } else { 0 };
         r |= bit << (7 - i);
     }
-    c.gpr[op.ra as usize] = r;
+    c.gpr[(op.ra & 31) as usize] = r;
     Flow::Next
 }
 
@@ -507,7 +508,7 @@ pub(crate) fn cmpb(c: &mut Core, op: &Op, _: u64) -> Flow {
             r |= m;
         }
     }
-    c.gpr[op.ra as usize] = r;
+    c.gpr[(op.ra & 31) as usize] = r;
     Flow::Next
 }
 
@@ -730,13 +731,13 @@ pub(crate) fn isel(c: &mut Core, op: &Op, _: u64) -> Flow {
     } else {
         rd(c, op.rb)
     };
-    c.gpr[op.rt as usize] = v;
+    c.gpr[(op.rt & 31) as usize] = v;
     Flow::Next
 }
 
 pub(crate) fn setb(c: &mut Core, op: &Op, _: u64) -> Flow {
     let f = c.cr_field((op.ra >> 2) as u32);
-    c.gpr[op.rt as usize] = if f & 8 != 0 {
+    c.gpr[(op.rt & 31) as usize] = if f & 8 != 0 {
         u64::MAX
     } else if f & 4 != 0 {
         1
@@ -782,7 +783,7 @@ pub(crate) fn trap<const W: bool, const IMM: bool>(c: &mut Core, op: &Op, cia: u
 // ---- ISA 3.0 odds and ends -----------------------------------------------------------------
 
 pub(crate) fn addpcis(c: &mut Core, op: &Op, cia: u64) -> Flow {
-    c.gpr[op.rt as usize] = cia.wrapping_add(4).wrapping_add(op.imm);
+    c.gpr[(op.rt & 31) as usize] = cia.wrapping_add(4).wrapping_add(op.imm);
     Flow::Next
 }
 
@@ -805,12 +806,12 @@ pub(crate) fn darn(c: &mut Core, op: &Op, _: u64) -> Flow {
             _ => break u64::MAX, // reserved L: the failure value
         }
     };
-    c.gpr[op.rt as usize] = v;
+    c.gpr[(op.rt & 31) as usize] = v;
     Flow::Next
 }
 
 /// 64 random bits from the host.
-pub(crate) fn host_random() -> u64 {
+pub fn host_random() -> u64 {
     let mut b = [0u8; 8];
     // SAFETY: getrandom writes at most `b.len()` bytes into the buffer we own.
     let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };

@@ -28,9 +28,9 @@ pub(crate) fn ld_d<const N: usize, const S: bool, const U: bool>(
     let ea = c.ea_d(op.ra, op.imm);
     match c.ld::<N>(ea) {
         Ok(v) => {
-            c.gpr[op.rt as usize] = if S { sext::<N>(v) } else { v };
+            c.gpr[(op.rt & 31) as usize] = if S { sext::<N>(v) } else { v };
             if U {
-                c.gpr[op.ra as usize] = ea;
+                c.gpr[(op.ra & 31) as usize] = ea;
             }
             Flow::Next
         }
@@ -47,9 +47,9 @@ pub(crate) fn ld_x<const N: usize, const S: bool, const U: bool>(
     let ea = c.ea_x(op.ra, op.rb);
     match c.ld::<N>(ea) {
         Ok(v) => {
-            c.gpr[op.rt as usize] = if S { sext::<N>(v) } else { v };
+            c.gpr[(op.rt & 31) as usize] = if S { sext::<N>(v) } else { v };
             if U {
-                c.gpr[op.ra as usize] = ea;
+                c.gpr[(op.ra & 31) as usize] = ea;
             }
             Flow::Next
         }
@@ -60,10 +60,22 @@ pub(crate) fn ld_x<const N: usize, const S: bool, const U: bool>(
 /// D/DS-form store.
 pub(crate) fn st_d<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let ea = c.ea_d(op.ra, op.imm);
-    match c.st::<N>(ea, c.gpr[op.rt as usize]) {
+    if c.st_fast::<N>(ea, c.gpr[(op.rt & 31) as usize]) {
+        if U {
+            c.gpr[(op.ra & 31) as usize] = ea;
+        }
+        return Flow::Next;
+    }
+    st_slow::<N, U>(c, op, cia, ea)
+}
+
+#[cold]
+#[inline(never)]
+fn st_slow<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u64, ea: u64) -> Flow {
+    match c.st::<N>(ea, c.gpr[(op.rt & 31) as usize]) {
         Ok(()) => {
             if U {
-                c.gpr[op.ra as usize] = ea;
+                c.gpr[(op.ra & 31) as usize] = ea;
             }
             Flow::Next
         }
@@ -74,15 +86,13 @@ pub(crate) fn st_d<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u6
 /// X-form store.
 pub(crate) fn st_x<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let ea = c.ea_x(op.ra, op.rb);
-    match c.st::<N>(ea, c.gpr[op.rt as usize]) {
-        Ok(()) => {
-            if U {
-                c.gpr[op.ra as usize] = ea;
-            }
-            Flow::Next
+    if c.st_fast::<N>(ea, c.gpr[(op.rt & 31) as usize]) {
+        if U {
+            c.gpr[(op.ra & 31) as usize] = ea;
         }
-        Err(f) => c.fault(f, cia),
+        return Flow::Next;
     }
+    st_slow::<N, U>(c, op, cia, ea)
 }
 
 #[inline(always)]
@@ -99,7 +109,7 @@ pub(crate) fn ld_brx<const N: usize>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let ea = c.ea_x(op.ra, op.rb);
     match c.ld::<N>(ea) {
         Ok(v) => {
-            c.gpr[op.rt as usize] = rev::<N>(v);
+            c.gpr[(op.rt & 31) as usize] = rev::<N>(v);
             Flow::Next
         }
         Err(f) => c.fault(f, cia),
@@ -109,7 +119,7 @@ pub(crate) fn ld_brx<const N: usize>(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// sthbrx/stwbrx/stdbrx.
 pub(crate) fn st_brx<const N: usize>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let ea = c.ea_x(op.ra, op.rb);
-    let v = rev::<N>(c.gpr[op.rt as usize]);
+    let v = rev::<N>(c.gpr[(op.rt & 31) as usize]);
     match c.st::<N>(ea, v) {
         Ok(()) => Flow::Next,
         Err(f) => c.fault(f, cia),
@@ -184,7 +194,7 @@ pub(crate) fn larx<const N: usize>(c: &mut Core, op: &Op, cia: u64) -> Flow {
         size: N as u8,
         val: raw as u128,
     };
-    c.gpr[op.rt as usize] = to_mem::<N>(c, raw);
+    c.gpr[(op.rt & 31) as usize] = to_mem::<N>(c, raw);
     Flow::Next
 }
 
@@ -209,7 +219,7 @@ pub(crate) fn stcx<const N: usize>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     };
     let r = c.resv;
     c.resv.valid = false;
-    let new = to_mem::<N>(c, c.gpr[op.rt as usize]);
+    let new = to_mem::<N>(c, c.gpr[(op.rt & 31) as usize]);
     let ok = r.valid && r.ra == ra && r.size as usize == N && atomic_cas(p, N, r.val as u64, new);
     if ok {
         c.code_written(ra, N as u64);
@@ -273,7 +283,7 @@ pub(crate) fn lqarx(c: &mut Core, op: &Op, cia: u64) -> Flow {
         val: raw,
     };
     let (hi, lo) = quad_to_regs(c, raw);
-    c.gpr[op.rt as usize] = hi;
+    c.gpr[(op.rt & 31) as usize] = hi;
     c.gpr[op.rt as usize + 1] = lo;
     Flow::Next
 }
@@ -302,7 +312,7 @@ pub(crate) fn stqcx(c: &mut Core, op: &Op, cia: u64) -> Flow {
     };
     let r = c.resv;
     c.resv.valid = false;
-    let new = regs_to_quad(c, c.gpr[op.rt as usize], c.gpr[op.rt as usize + 1]);
+    let new = regs_to_quad(c, c.gpr[(op.rt & 31) as usize], c.gpr[op.rt as usize + 1]);
     // SAFETY: aligned to 16 and inside RAM.
     let ok = r.valid && r.ra == ra && r.size == 16 && unsafe { atomic128::cas(p, r.val, new) };
     if ok {
@@ -330,7 +340,7 @@ pub(crate) fn lq(c: &mut Core, op: &Op, cia: u64) -> Flow {
     // SAFETY: aligned to 16 and inside RAM.
     let raw = unsafe { atomic128::load(p) };
     let (hi, lo) = quad_to_regs(c, raw);
-    c.gpr[op.rt as usize] = hi;
+    c.gpr[(op.rt & 31) as usize] = hi;
     c.gpr[op.rt as usize + 1] = lo;
     Flow::Next
 }
@@ -349,7 +359,7 @@ pub(crate) fn stq(c: &mut Core, op: &Op, cia: u64) -> Flow {
         Ok((_, None)) => return c.fault(Fault::Align { dar: ea }, cia),
         Err(f) => return c.fault(f, cia),
     };
-    let v = regs_to_quad(c, c.gpr[op.rt as usize], c.gpr[op.rt as usize + 1]);
+    let v = regs_to_quad(c, c.gpr[(op.rt & 31) as usize], c.gpr[op.rt as usize + 1]);
     // SAFETY: aligned to 16 and inside RAM.
     unsafe { atomic128::store(p, v) };
     c.code_written(ra, 16);

@@ -279,7 +279,7 @@ pub(crate) fn mfspr(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if let Some(f) = deny(c, access(c, n, false), n, cia) {
         return f;
     }
-    c.gpr[op.rt as usize] = read_spr(c, n);
+    c.gpr[(op.rt & 31) as usize] = read_spr(c, n);
     Flow::Next
 }
 
@@ -289,7 +289,7 @@ pub(crate) fn mtspr(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if let Some(f) = deny(c, access(c, n, true), n, cia) {
         return f;
     }
-    let v = c.gpr[op.rt as usize];
+    let v = c.gpr[(op.rt & 31) as usize];
     if write_spr(c, n, v) {
         c.nia = cia.wrapping_add(4);
         Flow::Stop
@@ -299,29 +299,29 @@ pub(crate) fn mtspr(c: &mut Core, op: &Op, cia: u64) -> Flow {
 }
 
 pub(crate) fn mflr(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.rt as usize] = c.lr;
+    c.gpr[(op.rt & 31) as usize] = c.lr;
     Flow::Next
 }
 
 pub(crate) fn mtlr(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.lr = c.gpr[op.rt as usize];
+    c.lr = c.gpr[(op.rt & 31) as usize];
     Flow::Next
 }
 
 pub(crate) fn mfctr(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.gpr[op.rt as usize] = c.ctr;
+    c.gpr[(op.rt & 31) as usize] = c.ctr;
     Flow::Next
 }
 
 pub(crate) fn mtctr(c: &mut Core, op: &Op, _: u64) -> Flow {
-    c.ctr = c.gpr[op.rt as usize];
+    c.ctr = c.gpr[(op.rt & 31) as usize];
     Flow::Next
 }
 
 /// mftb: op.imm = TBR number.
 pub(crate) fn mftb(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let tb = c.timebase();
-    c.gpr[op.rt as usize] = match op.imm {
+    c.gpr[(op.rt & 31) as usize] = match op.imm {
         268 => tb,
         269 => tb >> 32,
         _ => return c.illegal(cia),
@@ -333,7 +333,7 @@ pub(crate) fn mfmsr(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    c.gpr[op.rt as usize] = c.msr();
+    c.gpr[(op.rt & 31) as usize] = c.msr();
     Flow::Next
 }
 
@@ -351,7 +351,7 @@ pub(crate) fn mtmsr<const W: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    let rs = c.gpr[op.rt as usize];
+    let rs = c.gpr[(op.rt & 31) as usize];
     let old = c.msr();
     let l = op.raw & (1 << 16) != 0;
     let new = if l {
@@ -527,7 +527,7 @@ pub(crate) fn priv_zero(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    c.gpr[op.rt as usize] = 0;
+    c.gpr[(op.rt & 31) as usize] = 0;
     Flow::Next
 }
 
@@ -536,7 +536,7 @@ pub(crate) fn msgsndp(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    let rb = c.gpr[op.rb as usize];
+    let rb = c.gpr[(op.rb & 31) as usize];
     let msgtype = (rb >> 27) & 0x1F;
     let thread = rb & 0x7F;
     if msgtype == 5 && thread == 0 {
@@ -551,7 +551,7 @@ pub(crate) fn msgclrp(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    let rb = c.gpr[op.rb as usize];
+    let rb = c.gpr[(op.rb & 31) as usize];
     if (rb >> 27) & 0x1F == 5 {
         c.doorbell = false;
     }
