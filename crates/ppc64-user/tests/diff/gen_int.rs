@@ -297,7 +297,7 @@ fn madd(r: &mut Rng, name: &str, xo6: u32) -> Case {
 // ---- memory ------------------------------------------------------------------------------
 
 #[derive(Clone, Copy, PartialEq)]
-enum Form {
+pub enum Form {
     /// D-form (16-bit displacement).
     D,
     /// DS-form (displacement multiple of 4) with the given XO.
@@ -308,7 +308,7 @@ enum Form {
 
 /// Picks an effective address in the memory area: aligned, misaligned, or crossing a
 /// 4 KiB page boundary.
-fn pick_ea(r: &mut Rng, cx: &ExecCtx, size: u64, align: u64) -> u64 {
+pub fn pick_ea(r: &mut Rng, cx: &ExecCtx, size: u64, align: u64) -> u64 {
     let pages = cx.mem_len / 4096;
     let off = match r.below(10) {
         0..=4 => (256 + r.below(cx.mem_len - 512)) & !(align - 1),
@@ -324,7 +324,7 @@ fn pick_ea(r: &mut Rng, cx: &ExecCtx, size: u64, align: u64) -> u64 {
 
 /// A load or store with its base register(s) pointed into the memory area.
 #[allow(clippy::too_many_arguments)]
-fn mem(
+pub fn mem(
     r: &mut Rng,
     name: &str,
     op: u32,

@@ -110,15 +110,6 @@ pub struct Program {
     bss: u64,
 }
 
-fn sigstack_top() -> u64 {
-    // Placed by `layout` right after the digests; computed lazily from a global set there.
-    SIGSTACK_TOP.with(|c| c.get())
-}
-
-thread_local! {
-    static SIGSTACK_TOP: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
 struct Code {
     w: Vec<u32>,
 }
@@ -615,9 +606,6 @@ impl Program {
             .map(|&g| self.groups[g].execs.len() * FULL_REC)
             .sum();
         let bss = a.fullout + full_bytes as u64 + 16 - a.out;
-        // The signal stack must be known before the fixup values are written: fix up
-        // the records holding it.
-        SIGSTACK_TOP.with(|c| c.set(a.sigstack + SIGSTACK_LEN - 0x1000));
         let mut text = emit(&mut self.groups, &a, &recs);
         let _ = &mut text;
         // Rewrite the records now that the signal stack address is known.
