@@ -30,35 +30,35 @@ pub const QEMU_DEVIATIONS: &[(&str, &str)] = &[
     (
         "mtvscr: QEMU 7.2 keeps all 32 bits of the word written to VSCR; only NJ and SAT exist \
          (other bits read 0 on POWER9, reserved in the ISA). mtvscr/mfvscr compare NJ and SAT only",
-        "Book I 6.6.1 (VSCR: bits other than NJ and SAT are reserved)",
+        "Power ISA 3.0B Book I, Vector Facility: Vector Status and Control Register (only NJ and SAT are defined)",
     ),
     (
         "VRSAVE: QEMU 7.2 stores and returns all 64 bits of the GPR; the register is 32 bits \
          (mfspr zero-extends). The high word of mfspr VRSAVE results is masked",
-        "Book I 6.3.3 (VRSAVE, a 32-bit SPR); Book III 4.4.4 (mfspr of a 32-bit SPR)",
+        "Power ISA 3.0B Book I, Vector Facility: VR Save Register (a 32-bit register); Book I/III mfspr (32-bit SPRs are zero-extended into RT)",
     ),
     (
         "lqarx/stqcx. in little-endian mode: QEMU 7.2's stqcx. fails even right after an lqarx \
          of the same address (CR0[EQ]=0, nothing stored); only the different-address pair is \
          compared, the same-address pair runs on our CPU alone",
-        "Book II 4.6.2 (stqcx.: the store is performed if the reservation exists for that address)",
+        "Power ISA 3.0B Book II, Load and Reserve / Store Conditional instructions: stqcx. (the store is performed when a reservation exists for the same address)",
     ),
     (
         "icbt and dcbf L=3 (dcbflp): QEMU 7.2 raises SIGILL for these hints; checked on our CPU \
          alone (no effect, no signal)",
-        "Book II 4.3.2 (icbt), 4.3.3 (dcbf L=3)",
+        "Power ISA 3.0B Book II, Cache Management Instructions: icbt and dcbf (L=3, dcbflp) are defined hints",
     ),
     (
         "divde[o][.]: QEMU 7.2 misses the overflow when the quotient does not fit in 64 bits \
          but its magnitude is below 2^64 (OV/OV32/SO stay 0); XER[SO,OV,OV32] and CR0[SO] are \
          masked in those executions (RT is undefined anyway)",
-        "Book I 3.3.9 (Divide Doubleword Extended: overflow when the quotient cannot be represented in 64 bits)",
+        "Power ISA 3.0B Book I, Fixed-Point Arithmetic Instructions: divde[o] (OV=1 when the quotient cannot be represented in 64 bits)",
     ),
     (
         "alignment interrupts (lmw/stmw/lswi/lswx/stswi/stswx in LE mode, misaligned lq/stq, \
      misaligned larx/stcx.): qemu-ppc64le 7.2 aborts ('Unknown exception 0x5') instead of \
      delivering SIGBUS; these cases run on our CPU alone (test `alignment_cases_raise_sigbus`)",
-        "Book III 6.5.8 (Alignment interrupt); Book II 4.4.2 (larx/stcx. EA alignment); Book I 3.3.7/3.3.3 (lmw/lswi in LE mode)",
+        "Power ISA 3.0B Book III, Alignment Interrupt (raised by lmw/stmw/string forms in little-endian mode and by misaligned lq/stq/larx/stcx.); Linux delivers SIGBUS",
     ),
 ];
 
