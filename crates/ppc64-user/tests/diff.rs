@@ -295,6 +295,89 @@ fn sequences(entries: &[Entry], n: usize, rng: &mut Rng) -> Vec<Case> {
         .collect()
 }
 
+/// Loads and stores a memory sequence may use: (primary opcode, DS-form XO or None, size,
+/// is a store, mnemonic).
+const SEQ_MEM: &[(u32, Option<u32>, u32, bool, &str)] = &[
+    (34, None, 1, false, "lbz"),
+    (40, None, 2, false, "lhz"),
+    (42, None, 2, false, "lha"),
+    (32, None, 4, false, "lwz"),
+    (58, Some(2), 4, false, "lwa"),
+    (58, Some(0), 8, false, "ld"),
+    (38, None, 1, true, "stb"),
+    (44, None, 2, true, "sth"),
+    (36, None, 4, true, "stw"),
+    (62, Some(0), 8, true, "std"),
+];
+
+/// Random sequences mixing register instructions with loads and stores through r30, which
+/// points into the memory area (a different place in each execution) and which no other
+/// step of the sequence writes. The 272 bytes around r30 are compared after each
+/// execution.
+fn mem_sequences(entries: &[Entry], n: usize, rng: &mut Rng) -> Vec<Case> {
+    let seq: Vec<&Entry> = entries.iter().filter(|e| e.seq).collect();
+    let touches_r30 = |w: u32| (w >> 21) & 31 == 30 || (w >> 16) & 31 == 30;
+    (0..n)
+        .map(|_| {
+            let len = 4 + rng.below(13) as usize;
+            let mut words = Vec::new();
+            let mut text = Vec::new();
+            let mut parts = Parts::Int;
+            while words.len() < len {
+                if rng.chance(2, 5) {
+                    let (op, ds, size, store, name) =
+                        SEQ_MEM[rng.below(SEQ_MEM.len() as u64) as usize];
+                    let rt = generator::gpr_not(rng, false, &[30]);
+                    let disp = (rng.range(-128, 128) as i32) & !(size as i32 - 1);
+                    let w = match ds {
+                        Some(x) => asm::ds(op, rt, 30, disp & !3, x),
+                        None => asm::d(op, rt, 30, disp as u32),
+                    };
+                    let _ = store;
+                    words.push(w);
+                    text.push(format!("{name} r{rt},{disp}(r30)"));
+                } else {
+                    let e = seq[rng.below(seq.len() as u64) as usize];
+                    let c = (e.make)(rng);
+                    if c.words.iter().any(|&w| touches_r30(w)) {
+                        continue;
+                    }
+                    if c.parts == Parts::Full {
+                        parts = Parts::Full;
+                    }
+                    words.extend(c.words);
+                    text.push(c.text);
+                }
+            }
+            let mut c = Case::plain(words, text.join("; ")).with_parts(parts);
+            c.fix.push(generator::Fix::Gpr(30));
+            c.win_dwords = 34;
+            c.exec = Some(Box::new(|r, cx| {
+                let base = cx.mem + 4096 + r.below(cx.mem_len - 8192);
+                generator::ExecData {
+                    fix: vec![base],
+                    win: (base - 136) & !7,
+                    mask: Vec::new(),
+                }
+            }));
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn diff_memory_sequences() {
+    run::require_qemu();
+    let mut rng = Rng::new(seed() ^ 6);
+    let mut entries = gen_int::entries();
+    if fpvec_runtime_decodes() {
+        entries.extend(gen_fpvec::entries());
+    }
+    let cases = mem_sequences(&entries, scale(2000), &mut rng);
+    let st = check_cases("memory-sequences", cases, 16, 300, &mut rng);
+    assert!(st.instructions > 0);
+}
+
 #[test]
 fn diff_integer_sequences() {
     run::require_qemu();

@@ -30,7 +30,7 @@ pub const MEM_LEN: u64 = 0x10000;
 pub const POOL: u64 = DATA + 0x20000;
 pub const SIGSTACK_LEN: u64 = 0x10000;
 /// Doublewords of the window copied per execution in full-dump mode.
-pub const FULL_WIN: usize = 16;
+pub const FULL_WIN: usize = 40;
 /// Bytes per execution in full-dump mode.
 pub const FULL_REC: usize = state::BYTES + FULL_WIN * 8;
 
