@@ -115,6 +115,9 @@ pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     gen_: 0,
 };
 
+/// Up to two (EA, RA, length) pieces of an access split at a page boundary.
+type Pieces = [(u64, u64, usize); 2];
+
 /// Mask applied to real addresses (EA bits 0:3 are ignored in real mode and in hcall
 /// arguments).
 pub const REAL_ADDR_MASK: u64 = 0x0FFF_FFFF_FFFF_FFFF;
@@ -735,7 +738,7 @@ impl Core {
         ea: u64,
         len: usize,
         acc: Access,
-    ) -> Result<([(u64, u64, usize); 2], usize), Fault> {
+    ) -> Result<(Pieces, usize), Fault> {
         let mut out = [(0u64, 0u64, 0usize); 2];
         let first = (4096 - (ea & TLB_PAGE_MASK) as usize).min(len);
         let ra0 = self.translate(ea, acc)?;
@@ -753,15 +756,28 @@ impl Core {
     /// or MMIO. Nothing is changed on a fault.
     pub fn read_bytes(&mut self, ea: u64, buf: &mut [u8]) -> Result<(), Fault> {
         let (pieces, n) = self.translate_pieces(ea, buf.len(), Access::Read)?;
+        self.check_mmio_pieces(&pieces[..n])?;
         let mut off = 0;
         for &(pea, ra, len) in &pieces[..n] {
             let dst = &mut buf[off..off + len];
-            if self.part.ram.read(ra, dst).is_none()
-                && (len > 16 || !self.part.bus.read(self.pir, ra, dst))
-            {
+            if self.part.ram.read(ra, dst).is_none() && !self.part.bus.read(self.pir, ra, dst) {
                 return Err(Fault::MachineCheck { ea: pea });
             }
             off += len;
+        }
+        Ok(())
+    }
+
+    /// Pieces that are not RAM go to the MMIO bus, which only takes naturally aligned
+    /// accesses of 1, 2, 4, 8 or 16 bytes; anything else to caching-inhibited storage takes
+    /// the alignment interrupt, as on POWER9.
+    fn check_mmio_pieces(&self, pieces: &[(u64, u64, usize)]) -> Result<(), Fault> {
+        for &(pea, ra, len) in pieces {
+            if self.part.ram.host_ptr(ra, len as u64).is_none()
+                && (!matches!(len, 1 | 2 | 4 | 8 | 16) || ra & (len as u64 - 1) != 0)
+            {
+                return Err(Fault::Align { dar: pea });
+            }
         }
         Ok(())
     }
@@ -770,12 +786,13 @@ impl Core {
     /// anything is written, so a fault leaves memory untouched.
     pub fn write_bytes(&mut self, ea: u64, buf: &[u8]) -> Result<(), Fault> {
         let (pieces, n) = self.translate_pieces(ea, buf.len(), Access::Write)?;
+        self.check_mmio_pieces(&pieces[..n])?;
         let mut off = 0;
         for &(pea, ra, len) in &pieces[..n] {
             let src = &buf[off..off + len];
             if self.part.ram.write(ra, src).is_some() {
                 self.part.code.invalidate_range(ra, len as u64);
-            } else if len > 16 || !self.part.bus.write(self.pir, ra, src) {
+            } else if !self.part.bus.write(self.pir, ra, src) {
                 return Err(Fault::MachineCheck { ea: pea });
             }
             off += len;

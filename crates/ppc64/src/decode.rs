@@ -351,7 +351,7 @@ fn decode31(w: u32) -> Option<(Op, BlockEnd)> {
     }
     let xo = field::xo10(w);
     let spr = field::spr(w) as u64;
-    let r = match xo {
+    match xo {
         0 => op(int::cmp::<false>, w, 0),
         32 => op(int::cmpl::<false>, w, 0),
         4 => {
@@ -495,6 +495,5 @@ fn decode31(w: u32) -> Option<(Op, BlockEnd)> {
                 fpvec::decode(w).map(|o| (o, BlockEnd::No))
             }
         }
-    };
-    r
+    }
 }

@@ -211,10 +211,9 @@ pub(crate) fn divw<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64
 pub(crate) fn divwu<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = rd(c, op.ra) as u32;
     let b = rd(c, op.rb) as u32;
-    let (q, ov) = if b == 0 {
-        (0, true)
-    } else {
-        ((a / b) as u64, false)
+    let (q, ov) = match a.checked_div(b) {
+        Some(q) => (q as u64, false),
+        None => (0, true),
     };
     if OE {
         c.set_ov(ov, ov);
@@ -239,7 +238,10 @@ pub(crate) fn divd<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64
 pub(crate) fn divdu<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = rd(c, op.ra);
     let b = rd(c, op.rb);
-    let (q, ov) = if b == 0 { (0, true) } else { (a / b, false) };
+    let (q, ov) = match a.checked_div(b) {
+        Some(q) => (q, false),
+        None => (0, true),
+    };
     if OE {
         c.set_ov(ov, ov);
     }
@@ -250,15 +252,11 @@ pub(crate) fn divdu<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u6
 pub(crate) fn divwe<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = ((rd(c, op.ra) as i32 as i64) << 32) as i128;
     let b = rd(c, op.rb) as i32 as i128;
-    let (q, ov) = if b == 0 {
-        (0, true)
-    } else {
-        let q = a / b;
-        if q > i32::MAX as i128 || q < i32::MIN as i128 {
-            (0, true)
-        } else {
+    let (q, ov) = match a.checked_div(b) {
+        Some(q) if q >= i32::MIN as i128 && q <= i32::MAX as i128 => {
             (q as i32 as u32 as u64, false)
         }
+        _ => (0, true),
     };
     if OE {
         c.set_ov(ov, ov);
@@ -269,15 +267,9 @@ pub(crate) fn divwe<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u6
 pub(crate) fn divweu<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = (rd(c, op.ra) as u32 as u64) << 32;
     let b = rd(c, op.rb) as u32 as u64;
-    let (q, ov) = if b == 0 {
-        (0, true)
-    } else {
-        let q = a / b;
-        if q > u32::MAX as u64 {
-            (0, true)
-        } else {
-            (q, false)
-        }
+    let (q, ov) = match a.checked_div(b) {
+        Some(q) if q <= u32::MAX as u64 => (q, false),
+        _ => (0, true),
     };
     if OE {
         c.set_ov(ov, ov);
@@ -286,15 +278,11 @@ pub(crate) fn divweu<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u
 }
 
 pub(crate) fn divde<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
-    let a = ((rd(c, op.ra) as i64 as i128) << 64) as i128;
+    let a = (rd(c, op.ra) as i64 as i128) << 64;
     let b = rd(c, op.rb) as i64 as i128;
-    let (q, ov) = if b == 0 {
-        (0, true)
-    } else {
-        match a.checked_div(b) {
-            Some(q) if q >= i64::MIN as i128 && q <= i64::MAX as i128 => (q as i64 as u64, false),
-            _ => (0, true),
-        }
+    let (q, ov) = match a.checked_div(b) {
+        Some(q) if q >= i64::MIN as i128 && q <= i64::MAX as i128 => (q as i64 as u64, false),
+        _ => (0, true),
     };
     if OE {
         c.set_ov(ov, ov);
@@ -305,15 +293,9 @@ pub(crate) fn divde<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u6
 pub(crate) fn divdeu<const OE: bool, const RC: bool>(c: &mut Core, op: &Op, _: u64) -> Flow {
     let a = (rd(c, op.ra) as u128) << 64;
     let b = rd(c, op.rb) as u128;
-    let (q, ov) = if b == 0 {
-        (0, true)
-    } else {
-        let q = a / b;
-        if q > u64::MAX as u128 {
-            (0, true)
-        } else {
-            (q as u64, false)
-        }
+    let (q, ov) = match a.checked_div(b) {
+        Some(q) if q <= u64::MAX as u128 => (q as u64, false),
+        _ => (0, true),
     };
     if OE {
         c.set_ov(ov, ov);
