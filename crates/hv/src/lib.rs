@@ -310,8 +310,7 @@ impl Vcpu {
     pub fn complete_hcall(&mut self, r: &HcallResult) {
         let g = &mut self.cpu.core.gpr;
         g[3] = r.ret as u64;
-        for i in 0..r.nout.min(9) {
-            g[4 + i] = r.out[i];
-        }
+        let n = r.nout.min(9);
+        g[4..4 + n].copy_from_slice(&r.out[..n]);
     }
 }

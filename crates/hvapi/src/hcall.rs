@@ -129,14 +129,22 @@ pub struct HcallResult {
 impl HcallResult {
     /// A status with no outputs.
     pub const fn status(ret: i64) -> Self {
-        HcallResult { ret, out: [0; 9], nout: 0 }
+        HcallResult {
+            ret,
+            out: [0; 9],
+            nout: 0,
+        }
     }
     /// `H_SUCCESS` with the given outputs (at most nine).
     pub fn ok(outs: &[u64]) -> Self {
         let mut out = [0u64; 9];
         let n = outs.len().min(9);
         out[..n].copy_from_slice(&outs[..n]);
-        HcallResult { ret: H_SUCCESS, out, nout: n }
+        HcallResult {
+            ret: H_SUCCESS,
+            out,
+            nout: n,
+        }
     }
 }
 

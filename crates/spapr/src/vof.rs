@@ -158,8 +158,7 @@ impl Vof {
             cands.sort();
             cands
                 .into_iter()
-                .map(|c| c.checked_add(align - 1).map(|x| x & !(align - 1)))
-                .flatten()
+                .filter_map(|c| c.checked_add(align - 1).map(|x| x & !(align - 1)))
                 .find(|&c| c.checked_add(size).is_some_and(|e| self.is_free(c, e)))?
         };
         self.claimed.push((base, base + size));
@@ -396,10 +395,8 @@ pub fn call(shared: &Shared, vof: &mut Vof, addr: u64) -> VofOutcome {
             return VofOutcome::Return(-1);
         }
     };
-    if let Some(v) = r {
-        if let Some(x) = rets.get_mut(0) {
-            *x = v;
-        }
+    if let (Some(v), Some(x)) = (r, rets.get_mut(0)) {
+        *x = v;
     }
     for (i, v) in rets.iter().enumerate() {
         let _ = shared.write_be32(base + 12 + 4 * (nargs as u64 + i as u64), *v);
