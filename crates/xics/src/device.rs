@@ -6,7 +6,7 @@
 
 use hvapi::device::{DeviceAttrs, DeviceError, DeviceKind};
 
-use crate::ics::{F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Source};
+use crate::ics::{F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, F_SENT, Source};
 use crate::{IPI, MASKED, XISR_MASK, Xics};
 
 /// Attribute group of the source state words (attr = interrupt number, value = u64).
@@ -28,7 +28,9 @@ pub const KVM_XICS_MASKED: u64 = 1 << 41;
 pub const KVM_XICS_PENDING: u64 = 1 << 42;
 /// Source word: P bit.
 pub const KVM_XICS_PRESENTED: u64 = 1 << 43;
-/// Source word: Q bit.
+/// Source word: Q bit (MSI). On an LSI, where KVM never uses Q, it carries this
+/// controller's "occurrence in flight" mark (presented or in service, not yet EOIed) so that
+/// a migration through the words does not lose it; KVM ignores it there.
 pub const KVM_XICS_QUEUED: u64 = 1 << 44;
 
 /// ONE_REG id of the per-vCPU ICP state.
@@ -55,7 +57,7 @@ pub(crate) fn source_word(s: &Source) -> u64 {
     if s.has(F_P) {
         val |= KVM_XICS_PRESENTED;
     }
-    if s.has(F_Q) {
+    if s.has(F_Q) || (s.has(F_LSI) && s.has(F_SENT)) {
         val |= KVM_XICS_QUEUED;
     }
     val
@@ -75,7 +77,8 @@ impl Xics {
 
     /// `KVM_DEV_XICS_GRP_SOURCES` set: create (claim) or overwrite source `irq` from a state
     /// word. Refused and masked-pending marks are cleared; PRESENTED or PENDING set P,
-    /// QUEUED sets Q; with PENDING a delivery is attempted at once.
+    /// QUEUED sets Q (on an LSI: the in-flight mark, see [`KVM_XICS_QUEUED`]); with PENDING
+    /// a delivery is attempted at once (not for an LSI in flight: its EOI re-presents it).
     /// `-ENOENT` if `irq` is outside the ICS, `-EINVAL` if the source is unmasked and its
     /// server is not connected.
     pub fn set_source_state(&self, irq: u32, val: u64) -> Result<(), DeviceError> {
@@ -92,14 +95,15 @@ impl Xics {
         let (block, m) = self.ics.source_alloc(irq).ok_or(DeviceError::NotFound)?;
         let mut s = m.lock();
         let mut flags = F_CLAIMED;
-        if val & KVM_XICS_LEVEL_SENSITIVE != 0 {
+        let lsi = val & KVM_XICS_LEVEL_SENSITIVE != 0;
+        if lsi {
             flags |= F_LSI;
         }
         if val & (KVM_XICS_PRESENTED | KVM_XICS_PENDING) != 0 {
             flags |= F_P;
         }
         if val & KVM_XICS_QUEUED != 0 {
-            flags |= F_Q;
+            flags |= if lsi { F_SENT } else { F_Q };
         }
         *s = Source {
             server,

@@ -35,6 +35,13 @@ pub(crate) const F_RESEND: u8 = 0x10;
 /// Source flag: delivery was attempted while the priority was 0xFF; deliver when unmasked.
 pub(crate) const F_MASKED_PENDING: u8 = 0x20;
 
+/// Source flag (LSI only): an occurrence is in flight — presented in an XISR, or accepted
+/// and not yet EOIed (QEMU's `SENT`). While it is set the source is not offered again: a
+/// new rising edge only records the level (P), and the EOI re-presents the source if the
+/// line is still high. Set when an ICP takes the source into its XISR; cleared when an ICP
+/// hands it back (displaced, CPPR raised, vCPU disconnected) or by the EOI.
+pub(crate) const F_SENT: u8 = 0x80;
+
 /// Source flag (LSI, transient): an EOI is waiting to re-present the source once the ack
 /// listener has run; cleared by any line change or delivery in between. Only set while the
 /// EOIing ICP is busy, so it never appears in a saved state.

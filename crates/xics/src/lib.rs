@@ -59,8 +59,8 @@ pub use state::{IcpState, SourceState, XICS_STATE_VERSION, XicsState};
 
 use icp::{IcpRegs, Offer};
 use ics::{
-    BLOCK_SIZE, Block, F_CLAIMED, F_EOI_CHECK, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Ics,
-    Source,
+    BLOCK_SIZE, Block, F_CLAIMED, F_EOI_CHECK, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, F_SENT,
+    Ics, Source,
 };
 
 /// An interrupt displaced from an XISR that must be delivered again, and the ICP whose busy
@@ -345,6 +345,13 @@ impl Xics {
             s.clear(F_RESEND | F_MASKED_PENDING);
             return None;
         }
+        if s.has(F_SENT) {
+            // An LSI whose previous occurrence is still in an XISR or in service: that
+            // occurrence stands for the line. Its EOI (or its return from the XISR)
+            // offers the source again if the line is still high.
+            s.clear(F_RESEND | F_MASKED_PENDING);
+            return None;
+        }
         if s.priority == MASKED {
             s.clear(F_RESEND);
             s.set(F_MASKED_PENDING);
@@ -368,8 +375,13 @@ impl Xics {
         match r.offer(irq, s.priority) {
             Offer::Accepted(displaced) => {
                 s.clear(F_RESEND);
+                if s.has(F_LSI) {
+                    s.set(F_SENT);
+                }
                 self.drive(s.server, &mut r);
-                if displaced == 0 || displaced == IPI {
+                // A source that displaced itself (re-offered at a more favoured priority
+                // while already presented here) is still presented: nothing to hand back.
+                if displaced == 0 || displaced == IPI || displaced == irq {
                     return None;
                 }
                 r.busy += 1;
@@ -388,12 +400,18 @@ impl Xics {
         }
     }
 
-    /// Deliver a displaced interrupt (no lock held), following further displacements, and
-    /// release the busy marks of the chain.
+    /// Deliver again an interrupt an ICP handed back (no lock held), following further
+    /// displacements, and release the busy marks of the chain. The interrupt is no longer
+    /// in flight: an LSI loses its `F_SENT` mark and is offered again only if its line is
+    /// still high.
     fn redeliver(&self, mut next: Option<Redeliver>) {
         while let Some(Redeliver { irq, marker }) = next {
             next = match self.ics.source(irq) {
-                Some((block, m)) => self.deliver_locked(irq, block, &mut m.lock()),
+                Some((block, m)) => {
+                    let mut s = m.lock();
+                    s.clear(F_SENT);
+                    self.deliver_locked(irq, block, &mut s)
+                }
                 None => None,
             };
             if let Some(server) = marker {
@@ -402,7 +420,7 @@ impl Xics {
         }
     }
 
-    /// Deliver `irq` (no lock held; 0 = nothing).
+    /// Deliver again `irq`, which an ICP handed back (no lock held; 0 = nothing).
     fn deliver(&self, irq: u32) {
         if irq != 0 {
             self.redeliver(Some(Redeliver { irq, marker: None }));
@@ -467,7 +485,9 @@ impl Xics {
             // Tell the line's owner first, with no lock held: a resampling irqfd lowers the
             // line from this callback (and raises it again if its device still needs
             // service, which presents it). Re-present afterwards only if nobody touched
-            // the line meanwhile and it is still asserted.
+            // the line meanwhile and it is still asserted. The occurrence is over either
+            // way: a rising edge from the listener presents the source at once.
+            s.clear(F_SENT);
             s.set(F_EOI_CHECK);
             drop(s);
             let listener = self.listener.read().clone();
@@ -637,11 +657,13 @@ impl IrqInjector for Xics {
         }
         let displaced = if s.has(F_LSI) {
             if !level {
+                // An occurrence in flight (F_SENT) stays so until its EOI or its return.
                 s.clear(F_P | F_Q | F_RESEND | F_MASKED_PENDING | F_EOI_CHECK);
                 None
             } else if s.has(F_P) {
                 None
             } else {
+                // Presented now, or kept for the EOI of the occurrence in flight.
                 s.set(F_P);
                 self.deliver_locked(irq, block, &mut s)
             }

@@ -9,11 +9,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ics::{BLOCK_SIZE, F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, Source};
+use crate::ics::{
+    BLOCK_SIZE, F_CLAIMED, F_LSI, F_MASKED_PENDING, F_P, F_Q, F_RESEND, F_SENT, Source,
+};
 use crate::{XISR_MASK, Xics, XicsError};
 
-/// Version of the [`XicsState`] layout.
-pub const XICS_STATE_VERSION: u32 = 1;
+/// Version of the [`XicsState`] layout (2: [`SourceState::sent`] added).
+pub const XICS_STATE_VERSION: u32 = 2;
 
 /// The complete state of a [`Xics`], keyed by interrupt number and server number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,10 @@ pub struct SourceState {
     pub masked_pending: bool,
     /// Presentation was refused; waiting for a resend pass.
     pub resend: bool,
+    /// LSI only: an occurrence is in flight (presented in an XISR or accepted, not yet
+    /// EOIed); the source is not offered again until its EOI or its return from the XISR.
+    /// Ignored (restored as false) on an MSI.
+    pub sent: bool,
 }
 
 /// One connected ICP.
@@ -80,6 +86,7 @@ impl SourceState {
             queued: s.has(F_Q),
             masked_pending: s.has(F_MASKED_PENDING),
             resend: s.has(F_RESEND),
+            sent: s.has(F_SENT),
         }
     }
 
@@ -91,6 +98,7 @@ impl SourceState {
             (self.queued, F_Q),
             (self.masked_pending, F_MASKED_PENDING),
             (self.resend, F_RESEND),
+            (self.lsi && self.sent, F_SENT),
         ] {
             if on {
                 flags |= f;

@@ -6,7 +6,7 @@ use common::{LineSink, route, setup};
 use hvapi::device::{DeviceAttrs, DeviceError, DeviceKind};
 use hvapi::irq::IrqInjector;
 use xics::device::*;
-use xics::{Xics, XicsConfig, XicsError, XicsState};
+use xics::{XICS_STATE_VERSION, Xics, XicsConfig, XicsError, XicsState};
 
 const A: u32 = 0x1300;
 const L: u32 = 0x1200;
@@ -176,11 +176,53 @@ fn source_word_encoding() {
     x.set_irq(A, true).unwrap();
     assert_ne!(get_word(&x, u64::from(A)).unwrap() & KVM_XICS_QUEUED, 0);
     route(&x, L, true, 0, 6);
-    x.set_irq(L, true).unwrap();
+    x.h_cppr(0, 6).unwrap();
+    x.set_irq(L, true).unwrap(); // refused: asserted, not in flight
     assert_eq!(
         get_word(&x, u64::from(L)).unwrap(),
         (6 << 32) | KVM_XICS_LEVEL_SENSITIVE | KVM_XICS_PENDING | KVM_XICS_PRESENTED
     );
+    x.h_cppr(0, 0xFF).unwrap(); // presented: in flight, shown as QUEUED
+    assert_eq!(
+        get_word(&x, u64::from(L)).unwrap(),
+        (6 << 32)
+            | KVM_XICS_LEVEL_SENSITIVE
+            | KVM_XICS_PENDING
+            | KVM_XICS_PRESENTED
+            | KVM_XICS_QUEUED
+    );
+    x.set_irq(L, false).unwrap(); // lowered, still in flight
+    assert_eq!(
+        get_word(&x, u64::from(L)).unwrap(),
+        (6 << 32) | KVM_XICS_LEVEL_SENSITIVE | KVM_XICS_QUEUED
+    );
+}
+
+/// An LSI in flight (presented, or accepted and not EOIed) keeps that mark through the
+/// KVM-word migration: a rising edge on the destination does not present it a second time;
+/// the EOI does, while the line is high.
+#[test]
+fn kvm_word_migration_keeps_an_lsi_in_flight_once() {
+    let (x, _) = setup(2);
+    route(&x, L, true, 0, 5);
+    x.set_irq(L, true).unwrap();
+    assert_eq!(x.h_xirr(0).unwrap(), 0xFF00_1200); // in service on server 0
+    x.set_irq(L, false).unwrap();
+    let word = x.get_source_state(L).unwrap();
+    let regs: Vec<_> = (0..2).map(|s| x.get_icp_state(s).unwrap()).collect();
+
+    let (y, sink) = setup(2);
+    y.set_source_state(L, word).unwrap();
+    for (s, &v) in regs.iter().enumerate() {
+        y.set_icp_state(s as u32, v).unwrap();
+    }
+    assert_eq!(y.save(), x.save());
+    y.set_irq(L, true).unwrap(); // new edge while the old occurrence is in service
+    y.rtas_set_xive(L, 1, 5).unwrap(); // and a retarget: still nothing presented
+    assert_eq!(sink.snapshot(), [false, false]);
+    y.h_eoi(0, 0xFF00_1200).unwrap(); // line high: presented again, at the new server
+    assert_eq!(sink.snapshot(), [false, true]);
+    assert_eq!(y.h_xirr(1).unwrap(), 0xFF00_1200);
 }
 
 #[test]
@@ -411,7 +453,7 @@ fn restore_rejects_bad_images() {
     let y = Xics::new(XicsConfig::spapr(2), sink).unwrap();
     let mut cases = Vec::new();
     cases.push(XicsState {
-        version: 2,
+        version: XICS_STATE_VERSION + 1,
         ..good.clone()
     });
     cases.push(XicsState {

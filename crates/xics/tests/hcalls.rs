@@ -374,6 +374,72 @@ fn lsi_is_re_presented_after_eoi_while_the_line_is_high() {
     assert_eq!(xirr(&x, 0), 0xFF00_0000);
 }
 
+/// An LSI has one occurrence in flight at a time (QEMU's SENT): an edge while it is
+/// presented, even followed by a retarget, does not present it on another server; the EOI
+/// re-presents it (at the new target) because the line is high.
+#[test]
+fn lsi_re_raised_while_presented_is_presented_once() {
+    let (x, sink) = setup(3);
+    route(&x, L, true, 0, 4);
+    x.set_irq(L, true).unwrap();
+    x.set_irq(L, false).unwrap(); // still presented on server 0 (no retraction)
+    x.set_irq(L, true).unwrap();
+    x.rtas_set_xive(L, 2, 3).unwrap();
+    assert_eq!(sink.snapshot(), [true, false, false], "not presented twice");
+    assert_eq!(xirr(&x, 0), 0xFF00_1200);
+    assert_eq!(xirr(&x, 2), 0xFF00_0000);
+    x.h_eoi(0, 0xFF00_1200).unwrap();
+    assert_eq!(
+        sink.snapshot(),
+        [false, false, true],
+        "line high: next one at the target"
+    );
+    assert_eq!(xirr(&x, 2), 0xFF00_1200);
+    x.set_irq(L, false).unwrap();
+    x.h_eoi(2, 0xFF00_1200).unwrap();
+    assert_eq!(sink.snapshot(), [false; 3]);
+    assert_eq!(xirr(&x, 0), 0xFF00_0000);
+    assert_eq!(xirr(&x, 2), 0xFF00_0000);
+}
+
+/// An edge while the LSI is in service waits for the EOI; a CPPR relaxation in between
+/// (the CPPR half of that EOI) does not present it early.
+#[test]
+fn lsi_re_raised_while_in_service_waits_for_its_eoi() {
+    let (x, sink) = setup(2);
+    route(&x, L, true, 1, 4);
+    x.set_irq(L, true).unwrap();
+    assert_eq!(xirr(&x, 1), 0xFF00_1200);
+    x.set_irq(L, false).unwrap();
+    x.set_irq(L, true).unwrap();
+    x.h_cppr(1, 3).unwrap();
+    x.h_cppr(1, 0xFF).unwrap();
+    assert!(!sink.line(1), "in service: not presented again yet");
+    x.h_eoi(1, 0xFF00_1200).unwrap();
+    assert_eq!(xirr(&x, 1), 0xFF00_1200, "line high at the EOI: once more");
+    x.set_irq(L, false).unwrap();
+    x.h_eoi(1, 0xFF00_1200).unwrap();
+    assert_eq!(xirr(&x, 1), 0xFF00_0000, "and no more");
+}
+
+/// An LSI taken back from an XISR (here by a more favoured CPPR) is no longer in flight:
+/// it is kept for the resend pass while its line is high.
+#[test]
+fn lsi_taken_back_from_xisr_is_resent_while_high() {
+    let (x, sink) = setup(1);
+    route(&x, L, true, 0, 5);
+    x.set_irq(L, true).unwrap();
+    x.h_cppr(0, 5).unwrap(); // taken back, refused
+    assert!(!sink.line(0));
+    x.h_cppr(0, 0xFF).unwrap();
+    assert_eq!(xirr(&x, 0), 0xFF00_1200);
+    x.set_irq(L, false).unwrap();
+    x.h_eoi(0, 0xFF00_1200).unwrap();
+    x.h_cppr(0, 5).unwrap();
+    x.h_cppr(0, 0xFF).unwrap();
+    assert_eq!(xirr(&x, 0), 0xFF00_0000);
+}
+
 #[test]
 fn lsi_lowered_while_refused_is_not_presented_later() {
     let (x, _) = setup(1);

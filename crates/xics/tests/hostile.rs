@@ -13,7 +13,10 @@ use hvapi::hcall::*;
 use hvapi::irq::IrqInjector;
 use proptest::prelude::*;
 use xics::device::{KVM_DEV_XICS_GRP_CTRL, KVM_DEV_XICS_GRP_SOURCES};
-use xics::{IcpState, RtasStatus, SourceState, Xics, XicsConfig, XicsRtasCall, XicsState};
+use xics::{
+    IcpState, RtasStatus, SourceState, XICS_STATE_VERSION, Xics, XicsConfig, XicsRtasCall,
+    XicsState,
+};
 
 const XICS_OPS: [u64; 6] = [H_EOI, H_CPPR, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X];
 
@@ -112,7 +115,7 @@ fn poke() -> impl Strategy<Value = Poke> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(256))]
 
     #[test]
     fn random_guest_input_never_panics(pokes in prop::collection::vec(poke(), 1..80)) {
@@ -193,17 +196,17 @@ proptest! {
         nr_servers in 0u32..8,
         sources in prop::collection::vec(
             (prop_oneof![0x0FF0u32..0x2010, any::<u32>()], any::<bool>(), 0u32..6, any::<u8>(), any::<u8>(),
-             any::<[bool; 4]>()),
+             any::<[bool; 5]>()),
             0..12),
         icps in prop::collection::vec((0u32..8, any::<u8>(), prop_oneof![0u32..4, 0x1000u32..0x1010, any::<u32>()],
                                        any::<u8>(), any::<u8>(), any::<bool>()), 0..6),
     ) {
         let st = XicsState {
-            version: 1,
+            version: XICS_STATE_VERSION,
             nr_servers,
             sources: sources.into_iter().map(|(irq, lsi, server, priority, saved_priority, f)| SourceState {
                 irq, lsi, server, priority, saved_priority,
-                presented: f[0], queued: f[1], masked_pending: f[2], resend: f[3],
+                presented: f[0], queued: f[1], masked_pending: f[2], resend: f[3], sent: f[4],
             }).collect(),
             icps: icps.into_iter().map(|(server, cppr, xisr, mfrr, pending_priority, need_resend)| IcpState {
                 server, cppr, xisr, mfrr, pending_priority, need_resend,

@@ -80,3 +80,31 @@ pub fn args(a: &[u64]) -> [u64; 9] {
 pub fn hc(x: &Xics, server: u32, op: u64, a: &[u64]) -> HcallResult {
     x.hcall(server, op, &args(a), 0).expect("XICS opcode")
 }
+
+/// Seed of the property tests' random generator unless `PROPTEST_RNG_SEED` is set, so that
+/// every run (CI included) explores the same cases and a failure reproduces.
+pub const DEFAULT_PROPTEST_SEED: u64 = 0x5849_4353_0000_0001;
+
+/// The seed the property tests use: `PROPTEST_RNG_SEED` (a `u64`) if set, else
+/// [`DEFAULT_PROPTEST_SEED`]. Explore new cases with e.g.
+/// `PROPTEST_RNG_SEED=$RANDOM cargo test -p xics`.
+pub fn proptest_seed() -> proptest::test_runner::RngSeed {
+    use proptest::test_runner::RngSeed;
+    match std::env::var("PROPTEST_RNG_SEED") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(seed) => RngSeed::Fixed(seed),
+            Err(_) => panic!("PROPTEST_RNG_SEED={v:?} is not a u64"),
+        },
+        Err(_) => RngSeed::Fixed(DEFAULT_PROPTEST_SEED),
+    }
+}
+
+/// Property-test configuration: `cases` cases (`PROPTEST_CASES` still overrides it) from
+/// the seed of [`proptest_seed`].
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest_seed(),
+        ..proptest::test_runner::Config::default()
+    }
+}
