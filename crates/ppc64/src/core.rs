@@ -73,6 +73,29 @@ pub enum Flow {
     Stop,
 }
 
+/// Execution counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Instructions in the blocks entered (an upper bound of instructions executed).
+    pub insns: u64,
+    /// Blocks entered.
+    pub blocks: u64,
+    /// Block lookups that missed the jump cache.
+    pub jc_misses: u64,
+    /// Blocks decoded.
+    pub decoded: u64,
+    /// MMU translations (software TLB misses).
+    pub walks: u64,
+    /// Interrupts delivered.
+    pub interrupts: u64,
+    /// Full TLB flushes.
+    pub flushes: u64,
+    /// PIDR changes.
+    pub pid_switches: u64,
+    /// Nanoseconds spent idle in H_CEDE.
+    pub idle_ns: u64,
+}
+
 /// Load reservation of `l?arx`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Reservation {
@@ -87,7 +110,8 @@ pub(crate) struct Reservation {
 #[derive(Clone, Copy)]
 pub(crate) struct JcEntry {
     pub key: u64,
-    /// Generation of the fetch-mode TLB set at fill time: a TLB flush invalidates the entry.
+    /// The fetch set's `xgen` at fill time: any change to the set's execute translations
+    /// retires the entry.
     pub tgen: u32,
     /// The generation word of the block's code page.
     pub gen_ptr: *const std::sync::atomic::AtomicU32,
@@ -238,11 +262,14 @@ pub struct Core {
     pub(crate) mmu: Box<dyn Mmu>,
     pub(crate) exit: Option<Exit>,
     pub(crate) budget: i64,
+    /// Counters for performance work (cheap: incremented on block boundaries and slow
+    /// paths only).
+    pub stats: Stats,
     pub(crate) tlb_seen: u64,
     pub(crate) tlbie_wait: u64,
     pub(crate) jc: Box<[JcEntry]>,
-    /// `tlb.gen_[imode]`, kept in step for the jump-cache check.
-    pub(crate) jc_tgen: u32,
+    /// Scratch for broadcast invalidations being applied.
+    pub(crate) inval_buf: Vec<crate::partition::Inval>,
 }
 
 #[inline(always)]
@@ -323,10 +350,11 @@ impl Core {
             mmu: Box::new(RadixMmu),
             exit: None,
             budget: 0,
+            stats: Stats::default(),
             tlb_seen: 0,
             tlbie_wait: 0,
             jc: vec![crate::core::JC_EMPTY; JC_SIZE].into_boxed_slice(),
-            jc_tgen: 0,
+            inval_buf: Vec::new(),
         };
         c.set_msr(msr::SF | msr::ME);
         c
@@ -371,7 +399,6 @@ impl Core {
         };
         self.dmode = mode(v & msr::DR != 0);
         self.imode = mode(v & msr::IR != 0);
-        self.jc_tgen = self.tlb.gen_[self.imode] as u32;
         if old_le != self.le {
             self.flush_jc();
         }
@@ -395,8 +422,57 @@ impl Core {
 
     /// Forgets all cached translations of this vCPU.
     pub fn flush_tlb(&mut self) {
+        self.stats.flushes += 1;
         self.tlb.flush_virtual();
-        self.jc_tgen = self.tlb.gen_[self.imode] as u32;
+    }
+
+    /// Applies an invalidation to this vCPU's cached translations.
+    pub(crate) fn invalidate(&mut self, what: crate::partition::Inval) {
+        use crate::partition::Inval;
+        match what {
+            Inval::All => self.flush_tlb(),
+            Inval::Pid(pid) => {
+                if pid == 0 {
+                    self.tlb.flush_mode(Mode::Kernel);
+                }
+                if pid as u64 == self.pidr {
+                    self.tlb.flush_mode(Mode::User);
+                    self.tlb.flush_mode(Mode::KernelUser);
+                }
+            }
+            Inval::Page { pid, ea, shift } => {
+                if shift > 22 {
+                    return self.invalidate(Inval::Pid(pid));
+                }
+                let quadrant3 = ea >> 62 == 3;
+                let size = 1u64 << shift;
+                let base = ea & !(size - 1);
+                let sets: &[Mode] = if quadrant3 {
+                    if pid == 0 { &[Mode::Kernel] } else { &[] }
+                } else if pid as u64 == self.pidr {
+                    &[Mode::User, Mode::KernelUser]
+                } else {
+                    &[]
+                };
+                for &m in sets {
+                    let set = &mut self.tlb.sets[m as usize];
+                    let mut exec_dropped = false;
+                    for k in 0..(size >> 12) {
+                        let page = base + (k << 12);
+                        for acc in [Access::Read, Access::Write, Access::Exec] {
+                            let e = set.entry_mut(acc, page);
+                            if e.tag & !TLB_PAGE_MASK == page {
+                                *e = TlbEntry::EMPTY;
+                                exec_dropped |= acc == Access::Exec;
+                            }
+                        }
+                    }
+                    if exec_dropped {
+                        self.tlb.xgen[m as usize] += 1;
+                    }
+                }
+            }
+        }
     }
 
     // ---- XER / CR helpers -------------------------------------------------------------
@@ -513,7 +589,7 @@ impl Core {
     /// Loads `N` bytes (1, 2, 4, 8) at `ea` in the current byte order, zero-extended.
     #[inline(always)]
     pub fn ld<const N: usize>(&mut self, ea: u64) -> Result<u64, Fault> {
-        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Read as usize][Tlb::index(ea)];
+        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Read as usize][Tlb::index(ea)];
         if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: TLB entries are only created for RAM pages and the check above keeps
@@ -534,7 +610,7 @@ impl Core {
     /// The TLB-hit half of [`ld`](Self::ld): `None` when the slow path is needed.
     #[inline(always)]
     pub fn ld_fast<const N: usize>(&self, ea: u64) -> Option<u64> {
-        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Read as usize][Tlb::index(ea)];
+        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Read as usize][Tlb::index(ea)];
         if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: as in `ld`.
@@ -555,7 +631,7 @@ impl Core {
     /// was stored).
     #[inline(always)]
     pub fn st_fast<const N: usize>(&mut self, ea: u64, v: u64) -> bool {
-        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Write as usize][Tlb::index(ea)];
+        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Write as usize][Tlb::index(ea)];
         if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
@@ -580,7 +656,7 @@ impl Core {
     /// Stores the low `N` bytes of `v` at `ea` in the current byte order.
     #[inline(always)]
     pub fn st<const N: usize>(&mut self, ea: u64, v: u64) -> Result<(), Fault> {
-        let e = &self.tlb.sets[self.dset(ea)].arr[Access::Write as usize][Tlb::index(ea)];
+        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Write as usize][Tlb::index(ea)];
         if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
@@ -623,9 +699,25 @@ impl Core {
 
     /// Forgets the translations that depend on PIDR (quadrant 0).
     pub(crate) fn flush_pid_translations(&mut self) {
+        self.stats.pid_switches += 1;
         self.tlb.flush_mode(Mode::User);
         self.tlb.flush_mode(Mode::KernelUser);
-        self.jc_tgen = self.tlb.gen_[self.imode] as u32;
+    }
+
+    /// [`translate`](Self::translate) through the software TLB: a hit costs no walk.
+    #[inline]
+    pub fn translate_cached(&mut self, ea: u64, acc: Access) -> Result<u64, Fault> {
+        let m = if acc == Access::Exec {
+            self.imode & 3
+        } else {
+            self.dset(ea)
+        };
+        let e = self.tlb.sets[m].entry(acc, ea);
+        if e.tag == self.tlb.tag(m, ea) {
+            let host = ea.wrapping_add(e.addend) as usize;
+            return Ok(host.wrapping_sub(self.ram_base) as u64);
+        }
+        self.translate(ea, acc)
     }
 
     /// Translates a data or fetch address to a guest real address, filling the TLB when
@@ -648,6 +740,7 @@ impl Core {
             return Ok(ra);
         }
         let ctx = self.mmu_ctx();
+        self.stats.walks += 1;
         match self.mmu.translate(&self.part.ram, &ctx, ea, acc) {
             Ok(t) => {
                 self.fill(mode, acc, ea, t.ra, t.read, t.write, t.exec);
@@ -685,20 +778,24 @@ impl Core {
             tag: self.tlb.tag(mode, ea),
             addend: (host as u64).wrapping_sub(page),
         };
-        let idx = Tlb::index(ea);
-        let set = &mut self.tlb.sets[mode];
         match acc {
             Access::Exec => {
                 if x {
-                    set.arr[Access::Exec as usize][idx] = e;
+                    let old = *self.tlb.sets[mode].entry(Access::Exec, ea);
+                    if old.tag != e.tag && old.tag & TLB_PAGE_MASK == self.tlb.gen_[mode] {
+                        // A live execute translation is evicted: retire jump-cache entries.
+                        self.tlb.xgen[mode] += 1;
+                    }
+                    *self.tlb.sets[mode].entry_mut(Access::Exec, ea) = e;
                 }
             }
             _ => {
+                let set = &mut self.tlb.sets[mode];
                 if r {
-                    set.arr[Access::Read as usize][idx] = e;
+                    *set.entry_mut(Access::Read, ea) = e;
                 }
                 if w {
-                    set.arr[Access::Write as usize][idx] = e;
+                    *set.entry_mut(Access::Write, ea) = e;
                 }
             }
         }
@@ -741,13 +838,13 @@ impl Core {
     ) -> Result<(Pieces, usize), Fault> {
         let mut out = [(0u64, 0u64, 0usize); 2];
         let first = (4096 - (ea & TLB_PAGE_MASK) as usize).min(len);
-        let ra0 = self.translate(ea, acc)?;
+        let ra0 = self.translate_cached(ea, acc)?;
         out[0] = (ea, ra0, first);
         if first == len {
             return Ok((out, 1));
         }
         let ea1 = ea.wrapping_add(first as u64) & self.ea_mask;
-        let ra1 = self.translate(ea1, acc)?;
+        let ra1 = self.translate_cached(ea1, acc)?;
         out[1] = (ea1, ra1, len - first);
         Ok((out, 2))
     }
@@ -809,7 +906,7 @@ impl Core {
         len: u64,
         acc: Access,
     ) -> Result<(u64, Option<*mut u8>), Fault> {
-        let ra = self.translate(ea, acc)?;
+        let ra = self.translate_cached(ea, acc)?;
         Ok((ra, self.part.ram.host_ptr(ra, len)))
     }
 
@@ -824,6 +921,7 @@ impl Core {
     /// Delivers interrupt `vector` with SRR0 = `srr0` and `cause` in the SRR1 cause bits,
     /// applying the MSR rules and AIL. Returns [`Flow::Jump`].
     pub fn interrupt(&mut self, vector: u64, srr0: u64, cause: u64) -> Flow {
+        self.stats.interrupts += 1;
         let old = self.msr;
         self.srr0 = srr0;
         self.srr1 = (old & !reg::SRR1_CAUSE_MASK) | (cause & reg::SRR1_CAUSE_MASK);

@@ -12,7 +12,7 @@ use crate::mem::{self, CODE_PAGE_SHIFT};
 use crate::op::{BlockEnd, Op};
 use crate::partition::{Partition, VcpuShared, attn};
 use crate::reg::{msr, vec};
-use crate::tlb::{Access, Tlb};
+use crate::tlb::Access;
 
 /// Most instructions in one block.
 const MAX_BLOCK: usize = 128;
@@ -148,7 +148,7 @@ impl Cpu {
                 // pointer to a generation word of this partition's `CodePages`, which lives
                 // as long as `self.core.part`.
                 if j.key == key
-                    && j.tgen == self.core.jc_tgen
+                    && j.tgen == self.core.tlb.xgen[self.core.imode & 3] as u32
                     && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_
                 {
                     Some((j.start as usize, j.len as usize))
@@ -173,7 +173,7 @@ impl Cpu {
                     }
                 }
             };
-            self.core.budget -= len as i64;
+            self.core.stats.blocks += 1;
             let ops = &self.cache.ops[start..start + len];
             let mut pc = nia;
             let mut flow = Flow::Next;
@@ -184,6 +184,11 @@ impl Cpu {
                 }
                 pc = pc.wrapping_add(4);
             }
+            // Instructions executed: every op that returned Next, plus the one that ended
+            // the block early.
+            let done = (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
+            self.core.budget -= done as i64;
+            self.core.stats.insns += done;
             match flow {
                 Flow::Next => self.core.nia = pc & self.core.ea_mask,
                 Flow::Jump => {}
@@ -293,10 +298,14 @@ impl Cpu {
         if c.imode == crate::tlb::Mode::Kernel as usize && nia >> 63 == 0 {
             return; // privileged fetch from quadrant 0: never cached (see Core::translate)
         }
+        let x = *c.tlb.sets[c.imode & 3].entry(Access::Exec, nia);
+        if x.tag != c.tlb.tag(c.imode, nia) {
+            return; // not in the fetch TLB (not RAM-backed through it): no fast path
+        }
         if let Some(gen_ptr) = c.part.code.word_ptr(b.page) {
             c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
                 key: nia | c.imode as u64,
-                tgen: c.jc_tgen,
+                tgen: c.tlb.xgen[c.imode & 3] as u32,
                 gen_ptr,
                 start: b.start,
                 len: b.len,
@@ -307,6 +316,7 @@ impl Cpu {
 
     #[inline(never)]
     fn lookup_slow(&mut self, nia: u64) -> Result<u32, Fault> {
+        self.core.stats.jc_misses += 1;
         if nia & 3 != 0 {
             // NIA is always word aligned; a misaligned target cannot be produced by the
             // architected paths, but be safe.
@@ -316,7 +326,7 @@ impl Cpu {
         }
         let c = &mut self.core;
         // Fetch translation: software TLB first, then the MMU.
-        let e = c.tlb.sets[c.imode].arr[Access::Exec as usize][Tlb::index(nia)];
+        let e = *c.tlb.sets[c.imode & 3].entry(Access::Exec, nia);
         let host = if e.tag == c.tlb.tag(c.imode, nia) {
             nia.wrapping_add(e.addend) as usize
         } else {
@@ -341,6 +351,7 @@ impl Cpu {
             c.flush_jc();
         }
         // Decode a new block from this page.
+        c.stats.decoded += 1;
         let gen_ = c.part.code.mark(page);
         let start = self.cache.ops.len();
         let room = ((4096 - (ra & 0xFFF)) / 4) as usize;
@@ -394,7 +405,9 @@ impl Cpu {
                 Some(d) => d,
             };
             let when = c.part.tb.instant_of(deadline);
+            let t = std::time::Instant::now();
             c.shared.sleep_until(Some(when));
+            c.stats.idle_ns += t.elapsed().as_nanos() as u64;
         }
     }
 }

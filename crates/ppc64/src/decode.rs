@@ -478,8 +478,9 @@ fn decode31(w: u32) -> Option<(Op, BlockEnd)> {
         278 | 246 | 22 | 758 | 342 | 374 | 822 => op(int::nop, w, 0),
         470 => op(sys::priv_nop, w, 0),
         838 => op(int::nop, w, 0), // cp_abort
-        306 => op_end(sys::tlbie, w, 0),
-        274 | 498 => op_end(sys::tlbiel, w, 0),
+        306 => op(sys::tlbie, w, 0),
+        274 => op(sys::tlbiel, w, 0),
+        498 => op(sys::slbia, w, 0),
         434 | 402 | 338 => op(sys::priv_nop, w, 0),
         915 | 851 => op(sys::priv_zero, w, 0),
         142 => op_end(sys::msgsndp, w, 0),

@@ -24,7 +24,7 @@ pub mod reg;
 pub mod timebase;
 pub mod tlb;
 
-pub use crate::core::{Core, Exit, Fault, Flow, REAL_ADDR_MASK};
+pub use crate::core::{Core, Exit, Fault, Flow, REAL_ADDR_MASK, Stats};
 pub use crate::cpu::Cpu;
 pub use crate::decode::decode;
 pub use crate::exec::int::host_random;

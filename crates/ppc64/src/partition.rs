@@ -1,6 +1,7 @@
 //! State shared by all vCPUs of a partition, and the per-vCPU handle other threads use to
 //! signal a vCPU (interrupt lines, stop requests, TLB shootdowns, wake-ups).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
@@ -156,6 +157,28 @@ impl VcpuShared {
     }
 }
 
+/// A translation invalidation broadcast by `tlbie` (or by the hypervisor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inval {
+    /// One page: process id, effective address, log2 of the page size.
+    Page {
+        /// Process id (0 for the kernel's quadrant-3 translations).
+        pid: u32,
+        /// Effective address in the page.
+        ea: u64,
+        /// log2 of the page size.
+        shift: u32,
+    },
+    /// Every translation of one process id.
+    Pid(u32),
+    /// Everything.
+    All,
+}
+
+/// How many broadcast invalidations are remembered for vCPUs that have not caught up; a
+/// vCPU further behind flushes everything.
+const INVAL_LOG: usize = 256;
+
 /// Hypervisor-controlled state of the partition that every vCPU sees.
 pub struct Partition {
     /// Guest RAM.
@@ -173,6 +196,8 @@ pub struct Partition {
     /// MMIO.
     pub bus: Arc<dyn Bus>,
     vcpus: RwLock<Vec<Arc<VcpuShared>>>,
+    /// Recent broadcast invalidations: (epoch, what).
+    inval_log: Mutex<VecDeque<(u64, Inval)>>,
 }
 
 impl Partition {
@@ -188,6 +213,7 @@ impl Partition {
             tlb_epoch: AtomicU64::new(0),
             bus,
             vcpus: RwLock::new(Vec::new()),
+            inval_log: Mutex::new(VecDeque::with_capacity(INVAL_LOG)),
         })
     }
 
@@ -223,11 +249,41 @@ impl Partition {
     /// Invalidates every vCPU's cached translations (after the hypervisor changed the
     /// process table or the translation mode). Returns the new epoch.
     pub fn flush_all_tlbs(&self) -> u64 {
-        let e = self.tlb_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.broadcast_inval(Inval::All)
+    }
+
+    /// Records an invalidation for every vCPU and flags them. Returns its epoch.
+    pub fn broadcast_inval(&self, what: Inval) -> u64 {
+        let e = {
+            let mut log = self.inval_log.lock().unwrap_or_else(|e| e.into_inner());
+            let e = self.tlb_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+            if log.len() == INVAL_LOG {
+                log.pop_front();
+            }
+            log.push_back((e, what));
+            e
+        };
         for v in self.vcpus.read().unwrap_or_else(|e| e.into_inner()).iter() {
             v.attention.fetch_or(attn::TLB, Ordering::SeqCst);
         }
         e
+    }
+
+    /// The invalidations after epoch `since`, up to the current epoch; `None` if some were
+    /// already dropped from the log (the caller must flush everything).
+    pub(crate) fn invals_since(&self, since: u64, out: &mut Vec<Inval>) -> Option<u64> {
+        let log = self.inval_log.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.tlb_epoch.load(Ordering::SeqCst);
+        out.clear();
+        if now == since {
+            return Some(now);
+        }
+        match log.front() {
+            Some(&(first, _)) if first <= since + 1 => {}
+            _ => return None,
+        }
+        out.extend(log.iter().filter(|(e, _)| *e > since).map(|&(_, w)| w));
+        Some(now)
     }
 
     /// Whether every running vCPU other than `me` has flushed up to `epoch`.

@@ -61,10 +61,38 @@ pub enum Access {
     Exec = 2,
 }
 
-/// The arrays for one mode: read, write and execute.
+/// log2 of the number of execute entries (larger than the data arrays: kernel text is
+/// tens of MiB and an evicted execute entry retires jump-cache entries).
+pub const XTLB_BITS: u32 = 12;
+/// Execute entries per set.
+pub const XTLB_SIZE: usize = 1 << XTLB_BITS;
+
+/// The arrays for one mode: read and write (indexed by [`Access`]) and execute.
 pub struct TlbSet {
-    /// Indexed by [`Access`].
-    pub arr: [[TlbEntry; TLB_SIZE]; 3],
+    /// Read and write arrays.
+    pub rw: [[TlbEntry; TLB_SIZE]; 2],
+    /// Execute array.
+    pub x: [TlbEntry; XTLB_SIZE],
+}
+
+impl TlbSet {
+    /// The entry `ea` would use for `acc`.
+    #[inline(always)]
+    pub fn entry(&self, acc: Access, ea: u64) -> &TlbEntry {
+        match acc {
+            Access::Exec => &self.x[Tlb::xindex(ea)],
+            _ => &self.rw[acc as usize & 1][Tlb::index(ea)],
+        }
+    }
+
+    /// Mutable [`entry`](Self::entry).
+    #[inline(always)]
+    pub fn entry_mut(&mut self, acc: Access, ea: u64) -> &mut TlbEntry {
+        match acc {
+            Access::Exec => &mut self.x[Tlb::xindex(ea)],
+            _ => &mut self.rw[acc as usize & 1][Tlb::index(ea)],
+        }
+    }
 }
 
 /// All sets of one vCPU.
@@ -78,6 +106,10 @@ pub struct Tlb {
     pub sets: [TlbSet; NMODES],
     /// Current generation of each set, in `1..=MAX_GEN`.
     pub gen_: [u64; NMODES],
+    /// Bumped whenever an execute translation of the set is dropped or replaced: jump-cache
+    /// entries remember it, so they stay valid exactly while the fetch translation they
+    /// were made from is unchanged.
+    pub xgen: [u64; NMODES],
 }
 
 /// Largest generation (so that `page | gen` can never equal [`INVALID_TAG`]).
@@ -90,7 +122,8 @@ impl Tlb {
         let mut v: Vec<TlbSet> = Vec::with_capacity(NMODES);
         for _ in 0..NMODES {
             v.push(TlbSet {
-                arr: [[TlbEntry::EMPTY; TLB_SIZE]; 3],
+                rw: [[TlbEntry::EMPTY; TLB_SIZE]; 2],
+                x: [TlbEntry::EMPTY; XTLB_SIZE],
             });
         }
         let sets: [TlbSet; NMODES] = match v.try_into() {
@@ -100,6 +133,7 @@ impl Tlb {
         Box::new(Tlb {
             sets,
             gen_: [1; NMODES],
+            xgen: [0; NMODES],
         })
     }
 
@@ -109,20 +143,28 @@ impl Tlb {
         (ea & !TLB_PAGE_MASK) | self.gen_[mode & (NMODES - 1)]
     }
 
-    /// Index of `ea` in an array.
+    /// Index of `ea` in a data array.
     #[inline(always)]
     pub fn index(ea: u64) -> usize {
         ((ea >> TLB_PAGE_SHIFT) as usize) & (TLB_SIZE - 1)
+    }
+
+    /// Index of `ea` in the execute array.
+    #[inline(always)]
+    pub fn xindex(ea: u64) -> usize {
+        ((ea >> TLB_PAGE_SHIFT) as usize) & (XTLB_SIZE - 1)
     }
 
     /// Forgets every translation of one mode.
     pub fn flush_mode(&mut self, mode: Mode) {
         let m = mode as usize;
         self.gen_[m] += 1;
+        self.xgen[m] += 1;
         if self.gen_[m] > MAX_GEN {
-            for a in self.sets[m].arr.iter_mut() {
+            for a in self.sets[m].rw.iter_mut() {
                 a.fill(TlbEntry::EMPTY);
             }
+            self.sets[m].x.fill(TlbEntry::EMPTY);
             self.gen_[m] = 1;
         }
     }

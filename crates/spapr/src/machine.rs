@@ -381,6 +381,29 @@ impl Shared {
 }
 
 fn vcpu_thread(shared: Arc<Shared>, mut vcpu: Vcpu) {
+    let t0 = std::time::Instant::now();
+    vcpu_loop(&shared, &mut vcpu);
+    if std::env::var_os("PAPR_HV_STATS").is_some() {
+        let s = vcpu.cpu.core.stats;
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!(
+            "vcpu{}: {:.0} M insns in {secs:.1} s ({:.0} MIPS), {} M blocks, {} k jump-cache misses, {} k decoded blocks, {} k walks, {} k interrupts, {} k TLB flushes, {} k PID switches, {:.1} s idle",
+            vcpu.id(),
+            s.insns as f64 / 1e6,
+            s.insns as f64 / 1e6 / secs,
+            s.blocks / 1_000_000,
+            s.jc_misses / 1000,
+            s.decoded / 1000,
+            s.walks / 1000,
+            s.interrupts / 1000,
+            s.flushes / 1000,
+            s.pid_switches / 1000,
+            s.idle_ns as f64 / 1e9
+        );
+    }
+}
+
+fn vcpu_loop(shared: &Arc<Shared>, vcpu: &mut Vcpu) {
     let id = vcpu.id();
     let slot = &shared.slots[id as usize];
     loop {
@@ -408,7 +431,7 @@ fn vcpu_thread(shared: Arc<Shared>, mut vcpu: Vcpu) {
             }
             match vcpu.run() {
                 VcpuExit::PaprHcall { nr, args } => {
-                    if let Some(e) = shared.hcall(&mut vcpu, nr, &args) {
+                    if let Some(e) = shared.hcall(vcpu, nr, &args) {
                         shared.raise(e);
                         return;
                     }

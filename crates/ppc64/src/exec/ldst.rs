@@ -508,7 +508,7 @@ pub(crate) fn dcbz(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// dcbst, dcbf, icbi: no data effect, but they translate like a load (and may fault).
 pub(crate) fn cache_touch(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let ea = c.ea_x(op.ra, op.rb);
-    match c.translate(ea, Access::Read) {
+    match c.translate_cached(ea, Access::Read) {
         Ok(_) => Flow::Next,
         Err(f) => c.fault(f, cia),
     }

@@ -4,7 +4,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use crate::core::{Core, Exit, Flow};
 use crate::op::Op;
-use crate::partition::attn;
+use crate::partition::{Inval, attn};
 use crate::reg::{fscr, lpcr, msr, spr, vec};
 
 /// How an SPR access is resolved.
@@ -487,31 +487,80 @@ pub(crate) fn tlbsync(c: &mut Core, _: &Op, cia: u64) -> Flow {
     Flow::Next
 }
 
+/// What a tlbie/tlbiel asks to invalidate (radix, process scope). Anything else (hash,
+/// partition scope, reserved encodings) invalidates everything.
+fn tlbi_scope(c: &Core, op: &Op) -> Option<Inval> {
+    let w = op.raw;
+    let ric = (w >> 18) & 3;
+    let prs = (w >> 17) & 1;
+    let r = (w >> 16) & 1;
+    let rb = c.gpr[(op.rb & 31) as usize];
+    let rs = c.gpr[(op.rt & 31) as usize];
+    if r == 0 || prs == 0 || ric == 3 {
+        return Some(Inval::All);
+    }
+    if ric == 1 {
+        return None; // page-walk cache only: this MMU caches no walks
+    }
+    let pid = (rs >> 32) as u32;
+    let is = (rb >> 10) & 3;
+    match is {
+        0 if ric == 0 => {
+            let shift = match (rb >> 5) & 7 {
+                0 => 12,
+                5 => 16,
+                1 => 21,
+                2 => 30,
+                _ => return Some(Inval::Pid(pid)),
+            };
+            Some(Inval::Page {
+                pid,
+                ea: rb & !0xFFF,
+                shift,
+            })
+        }
+        0 | 1 => Some(Inval::Pid(pid)),
+        _ => Some(Inval::All),
+    }
+}
+
 /// tlbie: invalidate translations on every vCPU.
-pub(crate) fn tlbie(c: &mut Core, _: &Op, cia: u64) -> Flow {
+pub(crate) fn tlbie(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
     if c.partition().lpcr() & lpcr::GTSE == 0 {
         return c.privileged(cia);
     }
-    c.flush_tlb();
-    let e = c.partition().flush_all_tlbs();
-    c.tlb_seen = e;
-    c.shared().tlb_ack.store(e, Ordering::SeqCst);
-    c.tlbie_wait = e;
-    c.nia = cia.wrapping_add(4);
-    Flow::Jump
+    if let Some(what) = tlbi_scope(c, op) {
+        c.ack_tlb_flush();
+        c.invalidate(what);
+        let e = c.partition().broadcast_inval(what);
+        c.tlb_seen = e;
+        c.shared().tlb_ack.store(e, Ordering::SeqCst);
+        c.tlbie_wait = e;
+    }
+    Flow::Next
 }
 
-/// tlbiel and slbia: invalidate this vCPU's translations.
-pub(crate) fn tlbiel(c: &mut Core, _: &Op, cia: u64) -> Flow {
+/// tlbiel: invalidate this vCPU's translations.
+pub(crate) fn tlbiel(c: &mut Core, op: &Op, cia: u64) -> Flow {
+    if c.problem_state() {
+        return c.privileged(cia);
+    }
+    if let Some(what) = tlbi_scope(c, op) {
+        c.invalidate(what);
+    }
+    Flow::Next
+}
+
+/// slbia: radix uses it as "invalidate the ERAT": drop this vCPU's translations.
+pub(crate) fn slbia(c: &mut Core, _: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
     c.flush_tlb();
-    c.nia = cia.wrapping_add(4);
-    Flow::Jump
+    Flow::Next
 }
 
 /// Privileged no-ops (slbie, slbmte, slbsync, dcbi, msgclrp, cp_abort...).
@@ -572,16 +621,26 @@ pub(crate) fn illegal(c: &mut Core, op: &Op, cia: u64) -> Flow {
 impl Core {
     /// Handles a pending TLB shootdown from another vCPU: flush and acknowledge.
     pub(crate) fn ack_tlb_flush(&mut self) {
-        // Clear the request first: a tlbie that lands after the epoch is read below sets it
+        // Clear the request first: a tlbie that lands after the log is read below sets it
         // again and is handled at the next check.
         self.shared
             .attention
             .fetch_and(!attn::TLB, Ordering::SeqCst);
-        let e = self.part.tlb_epoch.load(Ordering::SeqCst);
-        if e != self.tlb_seen {
-            self.flush_tlb();
-            self.tlb_seen = e;
+        let mut buf = std::mem::take(&mut self.inval_buf);
+        let part = self.part.clone();
+        match part.invals_since(self.tlb_seen, &mut buf) {
+            Some(now) => {
+                for &w in &buf {
+                    self.invalidate(w);
+                }
+                self.tlb_seen = now;
+            }
+            None => {
+                self.flush_tlb();
+                self.tlb_seen = part.tlb_epoch.load(Ordering::SeqCst);
+            }
         }
-        self.shared.tlb_ack.store(e, Ordering::SeqCst);
+        self.inval_buf = buf;
+        self.shared.tlb_ack.store(self.tlb_seen, Ordering::SeqCst);
     }
 }
