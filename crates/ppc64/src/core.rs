@@ -459,12 +459,11 @@ impl Core {
                     let mut exec_dropped = false;
                     for k in 0..(size >> 12) {
                         let page = base + (k << 12);
-                        for acc in [Access::Read, Access::Write, Access::Exec] {
-                            let e = set.entry_mut(acc, page);
-                            if e.tag & !TLB_PAGE_MASK == page {
-                                *e = TlbEntry::EMPTY;
-                                exec_dropped |= acc == Access::Exec;
-                            }
+                        set.drop_page(page);
+                        let x = set.xentry_mut(page);
+                        if x.tag & !TLB_PAGE_MASK == page {
+                            *x = TlbEntry::EMPTY;
+                            exec_dropped = true;
                         }
                     }
                     if exec_dropped {
@@ -589,8 +588,10 @@ impl Core {
     /// Loads `N` bytes (1, 2, 4, 8) at `ea` in the current byte order, zero-extended.
     #[inline(always)]
     pub fn ld<const N: usize>(&mut self, ea: u64) -> Result<u64, Fault> {
-        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Read as usize][Tlb::index(ea)];
-        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Read, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: TLB entries are only created for RAM pages and the check above keeps
             // the whole access inside that 4 KiB page.
@@ -610,8 +611,10 @@ impl Core {
     /// The TLB-hit half of [`ld`](Self::ld): `None` when the slow path is needed.
     #[inline(always)]
     pub fn ld_fast<const N: usize>(&self, ea: u64) -> Option<u64> {
-        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Read as usize][Tlb::index(ea)];
-        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Read, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
             let p = ea.wrapping_add(e.addend) as *const u8;
             // SAFETY: as in `ld`.
             let raw = unsafe {
@@ -631,8 +634,10 @@ impl Core {
     /// was stored).
     #[inline(always)]
     pub fn st_fast<const N: usize>(&mut self, ea: u64, v: u64) -> bool {
-        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Write as usize][Tlb::index(ea)];
-        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Write, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
             if self.part.code.is_code(page) {
@@ -656,8 +661,10 @@ impl Core {
     /// Stores the low `N` bytes of `v` at `ea` in the current byte order.
     #[inline(always)]
     pub fn st<const N: usize>(&mut self, ea: u64, v: u64) -> Result<(), Fault> {
-        let e = &self.tlb.sets[self.dset(ea)].rw[Access::Write as usize][Tlb::index(ea)];
-        if e.tag == self.tlb.tag(self.dset(ea), ea) && (ea & TLB_PAGE_MASK) as usize <= 4096 - N {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Write, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
             let p = ea.wrapping_add(e.addend) as *mut u8;
             let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
             if self.part.code.is_code(page) {
@@ -707,14 +714,18 @@ impl Core {
     /// [`translate`](Self::translate) through the software TLB: a hit costs no walk.
     #[inline]
     pub fn translate_cached(&mut self, ea: u64, acc: Access) -> Result<u64, Fault> {
-        let m = if acc == Access::Exec {
-            self.imode & 3
+        let hit = if acc == Access::Exec {
+            let m = self.imode & 3;
+            let e = self.tlb.sets[m].xentry(ea);
+            (e.tag == self.tlb.tag(m, ea)).then_some(e.addend)
         } else {
-            self.dset(ea)
+            let m = self.dset(ea);
+            self.tlb.sets[m]
+                .find(acc, ea, self.tlb.tag(m, ea))
+                .map(|e| e.addend)
         };
-        let e = self.tlb.sets[m].entry(acc, ea);
-        if e.tag == self.tlb.tag(m, ea) {
-            let host = ea.wrapping_add(e.addend) as usize;
+        if let Some(addend) = hit {
+            let host = ea.wrapping_add(addend) as usize;
             return Ok(host.wrapping_sub(self.ram_base) as u64);
         }
         self.translate(ea, acc)
@@ -781,21 +792,21 @@ impl Core {
         match acc {
             Access::Exec => {
                 if x {
-                    let old = *self.tlb.sets[mode].entry(Access::Exec, ea);
+                    let old = *self.tlb.sets[mode].xentry(ea);
                     if old.tag != e.tag && old.tag & TLB_PAGE_MASK == self.tlb.gen_[mode] {
                         // A live execute translation is evicted: retire jump-cache entries.
                         self.tlb.xgen[mode] += 1;
                     }
-                    *self.tlb.sets[mode].entry_mut(Access::Exec, ea) = e;
+                    *self.tlb.sets[mode].xentry_mut(ea) = e;
                 }
             }
             _ => {
                 let set = &mut self.tlb.sets[mode];
                 if r {
-                    *set.entry_mut(Access::Read, ea) = e;
+                    set.insert(Access::Read, ea, e);
                 }
                 if w {
-                    *set.entry_mut(Access::Write, ea) = e;
+                    set.insert(Access::Write, ea, e);
                 }
             }
         }

@@ -298,7 +298,7 @@ impl Cpu {
         if c.imode == crate::tlb::Mode::Kernel as usize && nia >> 63 == 0 {
             return; // privileged fetch from quadrant 0: never cached (see Core::translate)
         }
-        let x = *c.tlb.sets[c.imode & 3].entry(Access::Exec, nia);
+        let x = *c.tlb.sets[c.imode & 3].xentry(nia);
         if x.tag != c.tlb.tag(c.imode, nia) {
             return; // not in the fetch TLB (not RAM-backed through it): no fast path
         }
@@ -326,7 +326,7 @@ impl Cpu {
         }
         let c = &mut self.core;
         // Fetch translation: software TLB first, then the MMU.
-        let e = *c.tlb.sets[c.imode & 3].entry(Access::Exec, nia);
+        let e = *c.tlb.sets[c.imode & 3].xentry(nia);
         let host = if e.tag == c.tlb.tag(c.imode, nia) {
             nia.wrapping_add(e.addend) as usize
         } else {

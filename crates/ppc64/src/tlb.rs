@@ -67,30 +67,62 @@ pub const XTLB_BITS: u32 = 12;
 /// Execute entries per set.
 pub const XTLB_SIZE: usize = 1 << XTLB_BITS;
 
-/// The arrays for one mode: read and write (indexed by [`Access`]) and execute.
+/// The arrays for one mode: two-way read and write arrays (indexed by [`Access`]; the two
+/// ways of a set are adjacent) and a direct-mapped execute array.
 pub struct TlbSet {
-    /// Read and write arrays.
-    pub rw: [[TlbEntry; TLB_SIZE]; 2],
+    /// Read and write arrays, `2 * TLB_SIZE` entries each: way 0 at `2i`, way 1 at `2i+1`.
+    pub rw: [[TlbEntry; 2 * TLB_SIZE]; 2],
     /// Execute array.
     pub x: [TlbEntry; XTLB_SIZE],
 }
 
 impl TlbSet {
-    /// The entry `ea` would use for `acc`.
+    /// The execute entry for `ea`.
     #[inline(always)]
-    pub fn entry(&self, acc: Access, ea: u64) -> &TlbEntry {
-        match acc {
-            Access::Exec => &self.x[Tlb::xindex(ea)],
-            _ => &self.rw[acc as usize & 1][Tlb::index(ea)],
+    pub fn xentry(&self, ea: u64) -> &TlbEntry {
+        &self.x[Tlb::xindex(ea)]
+    }
+
+    /// Mutable [`xentry`](Self::xentry).
+    #[inline(always)]
+    pub fn xentry_mut(&mut self, ea: u64) -> &mut TlbEntry {
+        &mut self.x[Tlb::xindex(ea)]
+    }
+
+    /// The data entry (either way) of `acc` whose tag is `tag`.
+    #[inline(always)]
+    pub fn find(&self, acc: Access, ea: u64, tag: u64) -> Option<&TlbEntry> {
+        let arr = &self.rw[acc as usize & 1];
+        let i = 2 * Tlb::index(ea);
+        if arr[i].tag == tag {
+            Some(&arr[i])
+        } else if arr[i + 1].tag == tag {
+            Some(&arr[i + 1])
+        } else {
+            None
         }
     }
 
-    /// Mutable [`entry`](Self::entry).
-    #[inline(always)]
-    pub fn entry_mut(&mut self, acc: Access, ea: u64) -> &mut TlbEntry {
-        match acc {
-            Access::Exec => &mut self.x[Tlb::xindex(ea)],
-            _ => &mut self.rw[acc as usize & 1][Tlb::index(ea)],
+    /// Inserts a data entry in way 0, moving the previous way-0 entry to way 1.
+    #[inline]
+    pub fn insert(&mut self, acc: Access, ea: u64, e: TlbEntry) {
+        let arr = &mut self.rw[acc as usize & 1];
+        let i = 2 * Tlb::index(ea);
+        if arr[i].tag != e.tag {
+            arr[i + 1] = arr[i];
+        }
+        arr[i] = e;
+    }
+
+    /// Drops data entries for `page` (any generation).
+    pub fn drop_page(&mut self, page: u64) {
+        let i = 2 * Tlb::index(page);
+        for arr in self.rw.iter_mut() {
+            for w in 0..2 {
+                if arr[i + w].tag & !TLB_PAGE_MASK == page {
+                    arr[i + w] = TlbEntry::EMPTY;
+                }
+            }
         }
     }
 }
@@ -122,7 +154,7 @@ impl Tlb {
         let mut v: Vec<TlbSet> = Vec::with_capacity(NMODES);
         for _ in 0..NMODES {
             v.push(TlbSet {
-                rw: [[TlbEntry::EMPTY; TLB_SIZE]; 2],
+                rw: [[TlbEntry::EMPTY; 2 * TLB_SIZE]; 2],
                 x: [TlbEntry::EMPTY; XTLB_SIZE],
             });
         }
