@@ -5,7 +5,7 @@
 //! need MSR[VSX]; the ISA 3.0 ones need MSR[VSX] for VSR 0–31 and MSR[VEC] for VSR 32–63;
 //! the 2.07 moves need MSR[FP] / MSR[VEC], the 3.0 moves MSR[VSX] / MSR[VEC].
 
-use super::{check_fp_or_vec, check_vsx_or_vec, fpu, join, vsx_off, vsx_unavailable};
+use super::{check_fp_or_vec, check_vsx_or_vec, fast_ok, fpu, join, vsx_off, vsx_unavailable};
 use crate::core::{Core, Fault, Flow};
 use crate::op::{Handler, Op, field};
 
@@ -112,9 +112,83 @@ fn store_elems(le: bool, v: u128, n: usize) -> [u8; 16] {
     out
 }
 
+// ---- 16-byte fast path -------------------------------------------------------------------------
+
+/// Swaps the halfwords of each word (with a 32-bit rotation: reverses the four halfwords of
+/// a doubleword).
+#[inline(always)]
+fn rev_h4(x: u64) -> u64 {
+    let y = x.rotate_left(32);
+    ((y >> 16) & 0x0000_FFFF_0000_FFFF) | ((y & 0x0000_FFFF_0000_FFFF) << 16)
+}
+
+/// Maps the doublewords at `ea` and `ea + 8` (each in the current byte order) to the
+/// register doublewords of vector load `K`, and back for the stores (every map is its own
+/// inverse).
+#[inline(always)]
+fn vec_map<const K: u8>(le: bool, d0: u64, d1: u64) -> (u64, u64) {
+    if !le {
+        // Big-endian: every element order agrees with the doubleword loads.
+        return (d0, d1);
+    }
+    match K {
+        k::LXVX | k::STXVX => (d1, d0),
+        k::LXVW4X | k::STXVW4X => (d0.rotate_left(32), d1.rotate_left(32)),
+        k::LXVH8X | k::STXVH8X => (rev_h4(d0), rev_h4(d1)),
+        k::LXVB16X | k::STXVB16X => (d0.swap_bytes(), d1.swap_bytes()),
+        _ => (d0, d1),
+    }
+}
+
+/// A 16-byte vector load entirely inside one RAM page on a TLB hit; `None` (nothing
+/// changed) when the general path is needed.
+#[inline(always)]
+fn load16_fast<const K: u8>(c: &Core, ea: u64) -> Option<u128> {
+    if ea & 0xFFF > 0xFF0 {
+        return None;
+    }
+    // Same page: ea + 8 cannot wrap.
+    let d0 = c.ld_fast::<8>(ea)?;
+    let d1 = c.ld_fast::<8>(ea + 8)?;
+    let (h, l) = vec_map::<K>(c.little_endian(), d0, d1);
+    Some(join(h, l))
+}
+
+/// A 16-byte vector store entirely inside one RAM page on a TLB hit; `false` (nothing
+/// stored) when the general path is needed.
+#[inline(always)]
+fn store16_fast<const K: u8>(c: &mut Core, ea: u64, v: u128) -> bool {
+    if ea & 0xFFF > 0xFF0 {
+        return false;
+    }
+    let (d0, d1) = vec_map::<K>(c.little_endian(), (v >> 64) as u64, v as u64);
+    if !c.st_fast::<8>(ea, d0) {
+        return false;
+    }
+    // The second half is in the same writable RAM page, so this hits the same TLB entry;
+    // were it ever to miss, the caller's general path rewrites all 16 bytes.
+    c.st_fast::<8>(ea + 8, d1)
+}
+
+#[inline(always)]
 fn access<const K: u8>(c: &mut Core, t: u8, ea: u64) -> Result<(), Fault> {
     let le = c.little_endian();
     let ti = t as usize & 63;
+    if matches!(K, k::LXVD2X | k::LXVW4X | k::LXVH8X | k::LXVB16X | k::LXVX)
+        && fast_ok()
+        && let Some(v) = load16_fast::<K>(c, ea)
+    {
+        c.vsr[ti] = v;
+        return Ok(());
+    }
+    if matches!(
+        K,
+        k::STXVD2X | k::STXVW4X | k::STXVH8X | k::STXVB16X | k::STXVX
+    ) && fast_ok()
+        && store16_fast::<K>(c, ea, c.vsr[ti])
+    {
+        return Ok(());
+    }
     match K {
         k::LXSIWZX => {
             let v = c.ld::<4>(ea)?;
