@@ -923,6 +923,54 @@ pub(crate) fn vmx_fma<const NMSUB: bool>(a: u128, c: u128, b: u128, nj: bool) ->
     })
 }
 
+// ---- compares -------------------------------------------------------------------------------------
+
+/// The compare result of two doubles as a CR field (FL FG FE FU); `None` if either is a
+/// NaN (the exact engine then decides the exception bits).
+#[inline(always)]
+pub(crate) fn cmp_d(a: u64, b: u64) -> Option<u32> {
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    if x < y {
+        Some(8)
+    } else if x > y {
+        Some(4)
+    } else if x == y {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Compare predicate `K` (0 =, 1 >, 2 ≥, 3 ≠) of two doubles; `None` if either is a NaN.
+#[inline(always)]
+pub(crate) fn pred_d<const K: u8>(a: u64, b: u64) -> Option<bool> {
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    if x.is_nan() || y.is_nan() {
+        return None;
+    }
+    Some(match K {
+        0 => x == y,
+        1 => x > y,
+        2 => x >= y,
+        _ => x != y,
+    })
+}
+
+/// [`pred_d`] for singles.
+#[inline(always)]
+pub(crate) fn pred_s<const K: u8>(a: u32, b: u32) -> Option<bool> {
+    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+    if x.is_nan() || y.is_nan() {
+        return None;
+    }
+    Some(match K {
+        0 => x == y,
+        1 => x > y,
+        2 => x >= y,
+        _ => x != y,
+    })
+}
+
 // ---- conversions ----------------------------------------------------------------------------------
 
 /// Integer → binary32 (`P` = 24) or binary64 (`P` = 53) bits in mode `rm`.
@@ -940,6 +988,52 @@ pub(crate) fn from_int<const P: u32>(neg: bool, mag: u64, rm: u64) -> Option<Res
 #[inline(always)]
 pub(crate) fn d_to_s(x: u64, rm: u64) -> Option<Res> {
     fin_s(f64::from_bits(x), 0.0, rm)
+}
+
+/// Double → integral double (`frin`/`friz`/`frip`/`frim`, `xsrdpi*`, `xvr[ds]pi*`):
+/// `M` is an FPSCR rounding mode (0–3) or 4 for to-nearest-ties-away. The rounding
+/// information is returned; the callers that do not report inexact ignore it. `None` for
+/// NaNs, infinities and denormals.
+#[inline(always)]
+pub(crate) fn round_int<const M: u8>(x: u64) -> Option<Res> {
+    let be = bexp(x);
+    if is_zero(x) || (be >= 1023 + 52 && be != 0x7FF) {
+        // Zeros and magnitudes ≥ 2^52 are integral already.
+        return Some(Res::exact(x));
+    }
+    if be == 0 || be == 0x7FF {
+        return None;
+    }
+    let neg = x >> 63 != 0;
+    let m = ((x & FRAC) | HIDDEN) << 11;
+    let e = be as i32 - 1023;
+    let (int, frac) = if e >= -1 {
+        let wide = (m as u128) << (e + 1);
+        ((wide >> 64) as u64, wide as u64)
+    } else {
+        (0, 1)
+    };
+    const HALF: u64 = 1 << 63;
+    let inexact = frac != 0;
+    let up = match M {
+        0 => frac > HALF || (frac == HALF && int & 1 != 0),
+        1 => false,
+        2 => inexact && !neg,
+        3 => inexact && neg,
+        _ => frac >= HALF,
+    };
+    let mag = int + up as u64; // ≤ 2^52: exact as a double
+    let sign = x & SIGN;
+    let bits = if mag == 0 {
+        sign
+    } else {
+        (mag as f64).to_bits() | sign
+    };
+    Some(Res {
+        bits,
+        inexact,
+        inc: up,
+    })
 }
 
 /// Double → integer in mode `rm`: the integer when it is in range (`W`: 32-bit, `U`:

@@ -596,6 +596,28 @@ fn fast_conversions_match_exact_engine() {
             }
             _ => dval(&mut r),
         };
+        // round to integral, the four modes and ties away
+        for (m, rm) in [
+            (0u8, Rm::Nearest),
+            (1, Rm::Zero),
+            (2, Rm::Up),
+            (3, Rm::Down),
+            (4, Rm::NearAway),
+        ] {
+            let fast = match m {
+                0 => fast::round_int::<0>(y),
+                1 => fast::round_int::<1>(y),
+                2 => fast::round_int::<2>(y),
+                3 => fast::round_int::<3>(y),
+                _ => fast::round_int::<4>(y),
+            };
+            t.check(
+                "round_int",
+                fast,
+                fpu::round_int(&env, D, y as u128, rm, true),
+                &|| format!("round_int {y:#x} mode {m}"),
+            );
+        }
         for (e, rm) in [(&env, f), (&envz, 1)] {
             macro_rules! ti {
                 ($w:expr, $u:expr) => {
@@ -802,7 +824,9 @@ fn fast_instructions_match_exact_engine() {
     let mut emu = Emu::new();
     let n = 6_000 * scale();
     let fp_a = [18u32, 20, 21, 22, 25, 28, 29, 30, 31];
-    let fp_x63 = [12u32, 14, 15, 142, 143, 814, 815, 942, 943, 846, 974];
+    let fp_x63 = [
+        12u32, 14, 15, 142, 143, 814, 815, 942, 943, 846, 974, 392, 424, 456, 488,
+    ];
     let xs3 = [
         0u32, 8, 16, 24, 32, 40, 48, 56, 1, 9, 17, 25, 129, 137, 145, 153, 33, 41, 49, 57, 161,
         169, 177, 185,
@@ -816,7 +840,7 @@ fn fast_instructions_match_exact_engine() {
     ];
     let xv2 = [
         203u32, 139, 393, 457, 472, 456, 216, 200, 408, 392, 152, 136, 504, 488, 440, 424, 248,
-        232, 184, 168,
+        232, 184, 168, 201, 217, 233, 249, 235, 137, 153, 169, 185, 171,
     ];
     let mut changed = 0;
     for i in 0..n {
@@ -826,7 +850,38 @@ fn fast_instructions_match_exact_engine() {
             vscr: if r.chance(50) { 0x1_0000 } else { 0 },
             ..Case::default()
         };
-        let (insn, how) = match i % 9 {
+        let (insn, how) = match i % 10 {
+            9 => {
+                // compares: fcmpu/fcmpo, xscmp[uo]dp, xscmp{eq,gt,ge}dp, xvcmp*[.]
+                let (bf, a, b) = (r.below(8) as u32, 1, 3);
+                let w = match r.below(4) {
+                    0 => {
+                        (63 << 26)
+                            | (bf << 23)
+                            | (a << 16)
+                            | (b << 11)
+                            | ((r.below(2) as u32 * 32) << 1)
+                    }
+                    1 => {
+                        (60 << 26)
+                            | (bf << 23)
+                            | (a << 16)
+                            | (b << 11)
+                            | ([35u32, 43][r.below(2) as usize] << 3)
+                    }
+                    2 => xx3([3u32, 11, 19][r.below(3) as usize], &mut r),
+                    _ => {
+                        let xo = [99u32, 107, 115, 123, 67, 75, 83, 91][r.below(8) as usize];
+                        xx3(xo | if r.chance(50) { 0x80 } else { 0 }, &mut r)
+                    }
+                };
+                let how = if (w >> 3) & 0x7F >= 67 && w >> 26 == 60 && (w >> 3) & 0x7F <= 91 {
+                    Fill::Sgl
+                } else {
+                    Fill::Dbl
+                };
+                (w, how)
+            }
             0 => (a_form(63, fp_a[r.below(9) as usize], &mut r), Fill::Dbl),
             1 => (a_form(59, fp_a[r.below(9) as usize], &mut r), Fill::Dbl),
             2 => {
@@ -882,6 +937,20 @@ fn fast_instructions_match_exact_engine() {
         };
         c.insn = insn;
         fill(&mut r, &mut c, how);
+        if i % 10 == 9 && r.chance(60) {
+            // compares: equal elements (and zeros of either sign) in XA = 1 and XB = 3
+            let mask: u128 = match r.below(4) {
+                0 => !0,
+                1 => !0 << 64,
+                2 => 0xFFFF_FFFF_0000_0000_FFFF_FFFF_0000_0000,
+                _ => 0x0000_0000_FFFF_FFFF_0000_0000_FFFF_FFFF,
+            };
+            c.vsr[3] = (c.vsr[3] & !mask) | (c.vsr[1] & mask);
+            if r.chance(20) {
+                c.vsr[1] = 0;
+                c.vsr[3] = 0x8000_0000_0000_0000_8000_0000_8000_0000;
+            }
+        }
         let mut m = msr::SF | msr::ME | msr::LE | msr::FP | msr::VEC | msr::VSX;
         if r.chance(50) {
             m |= msr::FE0 | msr::FE1;

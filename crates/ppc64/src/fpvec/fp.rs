@@ -534,7 +534,25 @@ fn fcfid<const U: bool, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, c
 /// `frin`/`friz`/`frip`/`frim` (M = 0/1/2/3).
 fn fri<const M: u8, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
-    let b = fpr(c, op.rb) as u128;
+    let b = fpr(c, op.rb);
+    let r = match M {
+        0 => fast::round_int::<4>(b),
+        1 => fast::round_int::<1>(b),
+        2 => fast::round_int::<2>(b),
+        _ => fast::round_int::<3>(b),
+    };
+    if fast_ok()
+        && let Some(r) = r
+    {
+        // The inexact result is not reported.
+        let r = fast::Res {
+            inexact: false,
+            inc: false,
+            ..r
+        };
+        return complete_fast::<RC>(c, op.rt, r, cia);
+    }
+    let b = b as u128;
     let env = Env::new(c.fpscr);
     let rm = match M {
         0 => Rm::NearAway,
@@ -549,9 +567,11 @@ fn fri<const M: u8, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// `fcmpu` / `fcmpo` (O).
 fn fcmp<const O: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
-    let (a, b) = (fpr(c, op.ra) as u128, fpr(c, op.rb) as u128);
-    let env = Env::new(c.fpscr);
-    let (cc, st) = fpu::compare(&env, D, a, b, O);
+    let (a, b) = (fpr(c, op.ra), fpr(c, op.rb));
+    let (cc, st) = match fast::cmp_d(a, b) {
+        Some(cc) if fast_ok() => (cc, fpscr::Status::default()),
+        _ => fpu::compare(&Env::new(c.fpscr), D, a as u128, b as u128, O),
+    };
     c.set_cr_field(op.rt as u32 >> 2, cc);
     fpscr::update_sticky(c, st.exc);
     c.fpscr = (c.fpscr & !fpscr::FPCC) | ((cc as u64) << fpscr::FPRF_SHIFT);

@@ -221,6 +221,21 @@ fn xs_un<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia
                     fast::from_int::<53>(neg, mag, rm)
                 }
             }
+            un::RDPI | un::RDPIZ | un::RDPIP | un::RDPIM => {
+                let r = match K {
+                    un::RDPI => fast::round_int::<4>(b),
+                    un::RDPIZ => fast::round_int::<1>(b),
+                    un::RDPIP => fast::round_int::<2>(b),
+                    _ => fast::round_int::<3>(b),
+                };
+                // The inexact result is not reported.
+                r.map(|r| fast::Res {
+                    inexact: false,
+                    inc: false,
+                    ..r
+                })
+            }
+            un::RDPIC => round_int_rm(b, rm),
             un::CVSPDP => {
                 // Exact for every non-NaN single (no status).
                 let x = word(bv, 0);
@@ -488,10 +503,12 @@ fn xv_maxmin<const SP: bool, const MAX: bool>(c: &mut Core, op: &Op, cia: u64) -
 /// `xscmpudp` / `xscmpodp` (O).
 fn xscmp<const O: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
-    let a = dword(xa(c, op), 0) as u128;
-    let b = dword(xb(c, op), 0) as u128;
-    let env = Env::new(c.fpscr);
-    let (cc, st) = fpu::compare(&env, D, a, b, O);
+    let a = dword(xa(c, op), 0);
+    let b = dword(xb(c, op), 0);
+    let (cc, st) = match fast::cmp_d(a, b) {
+        Some(cc) if fast_ok() => (cc, fpscr::Status::default()),
+        _ => fpu::compare(&Env::new(c.fpscr), D, a as u128, b as u128, O),
+    };
     c.set_cr_field((op.raw >> 23) & 7, cc);
     fpscr::update_sticky(c, st.exc);
     c.fpscr = (c.fpscr & !fpscr::FPCC) | ((cc as u64) << fpscr::FPRF_SHIFT);
@@ -531,18 +548,54 @@ fn cmp_pred(f: Fmt, k: u8, a: u128, b: u128, ve: bool) -> (bool, u64) {
 /// `xscmpeqdp`/`xscmpgtdp`/`xscmpgedp`: all-ones/zeros mask in doubleword 0.
 fn xscmpmask<const K: u8>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
-    let a = dword(xa(c, op), 0) as u128;
-    let b = dword(xb(c, op), 0) as u128;
+    let a = dword(xa(c, op), 0);
+    let b = dword(xb(c, op), 0);
+    if fast_ok()
+        && let Some(r) = fast::pred_d::<K>(a, b)
+    {
+        set_xt(c, op, join(if r { u64::MAX } else { 0 }, 0));
+        return Flow::Next;
+    }
+    let (a, b) = (a as u128, b as u128);
     let ve = c.fpscr & fpscr::VE != 0;
     let (r, exc) = cmp_pred(D, K, a, b, ve);
     let v = join(if r { u64::MAX } else { 0 }, 0);
     complete_xv(c, op, v, exc, exc != 0 && ve, cia)
 }
 
+/// Vector compares without NaN elements: (mask, all true, none true).
+#[inline(always)]
+fn xvcmp_fast<const K: u8, const SP: bool>(a: u128, b: u128) -> Option<(u128, bool, bool)> {
+    if SP {
+        let mut v = 0u128;
+        let mut n = 0;
+        for i in 0..4 {
+            let r = fast::pred_s::<K>(word(a, i), word(b, i))?;
+            v |= (if r { u32::MAX as u128 } else { 0 }) << (96 - 32 * i);
+            n += r as u32;
+        }
+        Some((v, n == 4, n == 0))
+    } else {
+        let r0 = fast::pred_d::<K>(dword(a, 0), dword(b, 0))?;
+        let r1 = fast::pred_d::<K>(dword(a, 1), dword(b, 1))?;
+        let m = |r: bool| if r { u64::MAX } else { 0 };
+        Some((join(m(r0), m(r1)), r0 && r1, !r0 && !r1))
+    }
+}
+
 /// Vector compares (RC: CR6 ← all ‖ 0 ‖ none ‖ 0).
 fn xvcmp<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let (a, b) = (xa(c, op), xb(c, op));
+    if fast_ok()
+        && let Some((v, all, none)) = xvcmp_fast::<K, SP>(a, b)
+    {
+        if RC {
+            c.set_cr_field(6, ((all as u32) << 3) | ((none as u32) << 1));
+        }
+        set_xt(c, op, v);
+        return Flow::Next;
+    }
     let ve = c.fpscr & fpscr::VE != 0;
     let mut exc = 0;
     let (v, all, none) = if SP {
@@ -918,6 +971,47 @@ fn xv_fma<const M: u8, const MF: bool, const SP: bool, const HW: bool>(
     })
 }
 
+/// Round to integral in FPSCR mode `rm` (`xsrdpic`, `xvrdpic`, `xvrspic`).
+#[inline(always)]
+fn round_int_rm(x: u64, rm: u64) -> Option<fast::Res> {
+    match rm & 3 {
+        0 => fast::round_int::<0>(x),
+        1 => fast::round_int::<1>(x),
+        2 => fast::round_int::<2>(x),
+        _ => fast::round_int::<3>(x),
+    }
+}
+
+/// The vector round-to-integral instructions on the fast path: the result and whether any
+/// element is inexact (reported by the `…ic` form only).
+#[inline(always)]
+fn xv_rint<const K: u8, const SP: bool>(b: u128, rm: u64) -> Option<(u128, bool)> {
+    let one = |x: u64| match K {
+        un::RDPI => fast::round_int::<4>(x),
+        un::RDPIZ => fast::round_int::<1>(x),
+        un::RDPIP => fast::round_int::<2>(x),
+        un::RDPIM => fast::round_int::<3>(x),
+        _ => round_int_rm(x, rm),
+    };
+    let mut ix = false;
+    let v = if SP {
+        let mut out = [0u32; 4];
+        for (i, o) in out.iter_mut().enumerate() {
+            let r = one(sp_dp(word(b, i))?)?;
+            ix |= r.inexact;
+            // An integral value of a single is a single.
+            *o = (f64::from_bits(r.bits) as f32).to_bits();
+        }
+        words(out)
+    } else {
+        let r0 = one(dword(b, 0))?;
+        let r1 = one(dword(b, 1))?;
+        ix = r0.inexact | r1.inexact;
+        join(r0.bits, r1.bits)
+    };
+    Some((v, ix && K == un::RDPIC))
+}
+
 fn xv_un<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let b = xb(c, op);
@@ -926,6 +1020,13 @@ fn xv_un<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia
         && fast_ok()
         && let Some(inexact) = fast::xv_sqrt::<SP, HW>(b, rm, &mut c.vsr[op.rt as usize & 63])
     {
+        return complete_xv_fast(c, inexact, cia);
+    }
+    if matches!(K, un::RDPI | un::RDPIZ | un::RDPIP | un::RDPIM | un::RDPIC)
+        && fast_ok()
+        && let Some((v, inexact)) = xv_rint::<K, SP>(b, rm)
+    {
+        set_xt(c, op, v);
         return complete_xv_fast(c, inexact, cia);
     }
     lanes::<SP>(c, op, cia, |env, f, i| {
