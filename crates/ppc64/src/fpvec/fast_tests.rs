@@ -1026,3 +1026,52 @@ fn fast_vector_loads_and_stores_match_general_path() {
         );
     }
 }
+
+/// The facility rules of the VSX loads and stores, resolved at decode time: the ISA 2.06/2.07
+/// X-forms need MSR[VSX] for every register; the ISA 3.0 ones MSR[VSX] for VSR 0–31 and
+/// MSR[VEC] for VSR 32–63.
+#[test]
+fn vector_access_facility_rules() {
+    use crate::core::Flow;
+    use crate::reg::vec;
+    let vsx_only = [844u32, 780, 972, 908, 12, 76, 524, 588, 332, 140, 652, 716];
+    let by_reg = [812u32, 876, 268, 364, 781, 813, 940, 1004, 396, 909, 941];
+    let mut emu = Emu::new();
+    for (xo, rule_by_reg) in vsx_only
+        .iter()
+        .map(|&x| (Some(x), false))
+        .chain(by_reg.iter().map(|&x| (Some(x), true)))
+        .chain([(None, true)])
+    {
+        for t in [1u32, 33] {
+            let insn = match xo {
+                Some(x) => (31 << 26) | ((t & 31) << 21) | (4 << 11) | (x << 1) | (t >> 5),
+                // lxv
+                None => (61 << 26) | ((t & 31) << 21) | (4 << 16) | ((t >> 5) << 3) | 1,
+            };
+            for (vsx, vecb) in [(false, true), (true, false)] {
+                let m = msr::SF
+                    | msr::ME
+                    | msr::LE
+                    | msr::FP
+                    | if vsx { msr::VSX } else { 0 }
+                    | if vecb { msr::VEC } else { 0 };
+                let c = &mut emu.cpu.core;
+                c.set_msr(m);
+                c.gpr[4] = 0x20_0000;
+                let (op, _) = crate::decode::decode(insn);
+                c.nia = 0x30_0004;
+                let flow = (op.f)(c, &op, 0x30_0000);
+                let need_vec = rule_by_reg && t >= 32;
+                let ok = if need_vec { vecb } else { vsx };
+                if ok {
+                    assert_eq!(flow, Flow::Next, "insn {insn:#010x} vsx={vsx} vec={vecb}");
+                } else {
+                    assert_eq!(flow, Flow::Jump, "insn {insn:#010x} vsx={vsx} vec={vecb}");
+                    let want = if need_vec { vec::VMX } else { vec::VSX };
+                    assert_eq!(c.nia, want, "insn {insn:#010x} vsx={vsx} vec={vecb}");
+                }
+            }
+        }
+    }
+}
