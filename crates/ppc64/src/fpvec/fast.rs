@@ -22,6 +22,10 @@
 //! and the caller takes the exact engine. Under these conditions no exception other than
 //! inexact can occur, so the status of a fast result is FI, FR and XX only.
 //!
+//! The host's floating-point environment is assumed to be the default one (round to
+//! nearest, no flush-to-zero, no denormals-are-zero), which Rust programs start with and
+//! nothing in this project changes.
+//!
 //! The functions that need a fused multiply-add come in two variants chosen by the const
 //! parameter `HW`: with `HW = true` (only ever selected when the host has FMA, see
 //! [`super::host_fma`]) the body is compiled with the x86-64 `fma` target feature and
