@@ -22,6 +22,13 @@
 //! and the caller takes the exact engine. Under these conditions no exception other than
 //! inexact can occur, so the status of a fast result is FI, FR and XX only.
 //!
+//! Vector instructions whose FPSCR update is already decided ([`result_only`]: round to
+//! nearest, XX set, XE clear) only need their result bits, which the host gives directly
+//! (for binary32 through an innocuous double rounding, or TwoSum at a binary32 midpoint);
+//! the VMX instructions, which have no status at all, work the same way. Compares of
+//! non-NaN operands are host compares; conversions and round-to-integral are integer
+//! rounding.
+//!
 //! The host's floating-point environment is assumed to be the default one (round to
 //! nearest, no flush-to-zero, no denormals-are-zero), which Rust programs start with and
 //! nothing in this project changes.

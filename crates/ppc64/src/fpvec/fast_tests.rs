@@ -650,6 +650,7 @@ fn fast_vmx_matches_exact_engine() {
     let mut r = Rng::new(0xFA57_0005);
     let n = 100_000 * scale();
     let mut hits = 0;
+    let mut emu = Emu::new();
     for i in 0..n {
         let nj = i % 2 == 0;
         let mut v = [0u128; 3];
@@ -676,14 +677,14 @@ fn fast_vmx_matches_exact_engine() {
             let Some(fast) = fast else { continue };
             hits += 1;
             // The exact engine through the instruction with the fast paths off.
-            let slow = run_vmx(k, v, nj);
+            let slow = run_vmx(&mut emu, k, v, nj);
             assert_eq!(fast, slow, "vmx {k} {v:x?} nj={nj}");
         }
     }
     assert!(hits > n, "fast paths taken {hits} times");
 }
 
-fn run_vmx(k: u32, v: [u128; 3], nj: bool) -> u128 {
+fn run_vmx(emu: &mut Emu, k: u32, v: [u128; 3], nj: bool) -> u128 {
     let mut c = Case {
         vscr: if nj { 0x1_0000 } else { 0 },
         ..Case::default()
@@ -698,7 +699,7 @@ fn run_vmx(k: u32, v: [u128; 3], nj: bool) -> u128 {
         (4 << 26) | (1 << 16) | (2 << 11) | k
     };
     FAST.with(|f| f.set(false));
-    let out = Emu::new().run(&c);
+    let out = emu.run(&c);
     FAST.with(|f| f.set(true));
     out.vsr[32]
 }
