@@ -78,8 +78,6 @@ pub enum Flow {
 pub struct Stats {
     /// Instructions in the blocks entered (an upper bound of instructions executed).
     pub insns: u64,
-    /// Blocks entered.
-    pub blocks: u64,
     /// Block lookups that missed the jump cache.
     pub jc_misses: u64,
     /// Blocks decoded.
@@ -94,6 +92,10 @@ pub struct Stats {
     pub pid_switches: u64,
     /// Nanoseconds spent idle in H_CEDE.
     pub idle_ns: u64,
+    /// Broadcast invalidations issued (tlbie).
+    pub tlbies: u64,
+    /// Nanoseconds spent waiting for other vCPUs to complete invalidations.
+    pub tlbie_wait_ns: u64,
 }
 
 /// Load reservation of `l?arx`.
@@ -175,6 +177,8 @@ pub struct Core {
     pub(crate) ea_mask: u64,
     pub(crate) le: bool,
     pub(crate) dmode: usize,
+    /// TLB set for data accesses to quadrants 0/1 and 2/3 (see [`Core::dset`]).
+    pub(crate) dset_q: [usize; 2],
     pub(crate) imode: usize,
     pub(crate) tlb: Box<Tlb>,
     pub(crate) ram_base: usize,
@@ -261,13 +265,14 @@ pub struct Core {
     pub(crate) shared: Arc<VcpuShared>,
     pub(crate) mmu: Box<dyn Mmu>,
     pub(crate) exit: Option<Exit>,
-    pub(crate) budget: i64,
+    /// `stats.insns` value at which the periodic check (decrementer, timers) is due.
+    pub(crate) next_check: u64,
     /// Counters for performance work (cheap: incremented on block boundaries and slow
     /// paths only).
     pub stats: Stats,
     pub(crate) tlb_seen: u64,
     pub(crate) tlbie_wait: u64,
-    pub(crate) jc: Box<[JcEntry]>,
+    pub(crate) jc: Box<[JcEntry; JC_SIZE]>,
     /// Scratch for broadcast invalidations being applied.
     pub(crate) inval_buf: Vec<crate::partition::Inval>,
 }
@@ -302,6 +307,7 @@ impl Core {
             ea_mask: u64::MAX,
             le: false,
             dmode: 0,
+            dset_q: [0; 2],
             imode: 0,
             tlb: Tlb::new(),
             ram_base: part.ram.base() as usize,
@@ -349,11 +355,14 @@ impl Core {
             shared,
             mmu: Box::new(RadixMmu),
             exit: None,
-            budget: 0,
+            next_check: 0,
             stats: Stats::default(),
             tlb_seen: 0,
             tlbie_wait: 0,
-            jc: vec![crate::core::JC_EMPTY; JC_SIZE].into_boxed_slice(),
+            jc: vec![crate::core::JC_EMPTY; JC_SIZE]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("the vector has JC_SIZE entries")),
             inval_buf: Vec::new(),
         };
         c.set_msr(msr::SF | msr::ME);
@@ -398,6 +407,9 @@ impl Core {
             }
         };
         self.dmode = mode(v & msr::DR != 0);
+        // Privileged accesses to quadrant 0 use their own set (KernelUser = Kernel | 2).
+        let d = self.dmode;
+        self.dset_q = [d | ((d & 1) << 1), d];
         self.imode = mode(v & msr::IR != 0);
         if old_le != self.le {
             self.flush_jc();
@@ -608,6 +620,56 @@ impl Core {
         self.ld_slow(ea, N)
     }
 
+    /// [`ld_fast`](Self::ld_fast) for a known byte order (`LE` must equal MSR[LE]; blocks
+    /// are decoded per byte order, so handlers pick it at decode time).
+    #[inline(always)]
+    pub fn ld_fast_e<const N: usize, const LE: bool>(&self, ea: u64) -> Option<u64> {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Read, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
+            let p = ea.wrapping_add(e.addend) as *const u8;
+            // SAFETY: as in `ld`.
+            let raw = unsafe {
+                match N {
+                    1 => mem::load_u8(p) as u64,
+                    2 => mem::load_u16(p) as u64,
+                    4 => mem::load_u32(p) as u64,
+                    _ => mem::load_u64(p),
+                }
+            };
+            return Some(if LE { raw } else { bswap(raw, N) });
+        }
+        None
+    }
+
+    /// [`st_fast`](Self::st_fast) for a known byte order.
+    #[inline(always)]
+    pub fn st_fast_e<const N: usize, const LE: bool>(&mut self, ea: u64, v: u64) -> bool {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Write, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
+            let p = ea.wrapping_add(e.addend) as *mut u8;
+            let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
+            if self.part.code.is_code(page) {
+                self.part.code.invalidate(page);
+            }
+            let v = if LE { v } else { bswap(v, N) };
+            // SAFETY: as in `ld`.
+            unsafe {
+                match N {
+                    1 => mem::store_u8(p, v as u8),
+                    2 => mem::store_u16(p, v as u16),
+                    4 => mem::store_u32(p, v as u32),
+                    _ => mem::store_u64(p, v),
+                }
+            }
+            return true;
+        }
+        false
+    }
+
     /// The TLB-hit half of [`ld`](Self::ld): `None` when the slow path is needed.
     #[inline(always)]
     pub fn ld_fast<const N: usize>(&self, ea: u64) -> Option<u64> {
@@ -700,8 +762,7 @@ impl Core {
     /// so that a context switch (a new PIDR) leaves the kernel's own translations cached.
     #[inline(always)]
     pub(crate) fn dset(&self, ea: u64) -> usize {
-        let d = self.dmode;
-        (d | ((d & 1 & (!(ea >> 63) as usize & 1)) << 1)) & 3
+        self.dset_q[(ea >> 63) as usize] & 3
     }
 
     /// Forgets the translations that depend on PIDR (quadrant 0).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::core::{Core, Exit, Fault, Flow, JC_SIZE, JcEntry};
-use crate::decode::decode;
+use crate::decode::decode_mode;
 use crate::mem::{self, CODE_PAGE_SHIFT};
 use crate::op::{BlockEnd, Op};
 use crate::partition::{Partition, VcpuShared, attn};
@@ -19,7 +19,7 @@ const MAX_BLOCK: usize = 128;
 /// Decoded ops kept before the whole cache is thrown away and rebuilt.
 const MAX_OPS: usize = 1 << 20;
 /// Instructions between periodic checks (decrementer, timers).
-pub(crate) const BUDGET: i64 = 16 * 1024;
+pub(crate) const BUDGET: u64 = 16 * 1024;
 
 struct Block {
     /// Index of the first op in the arena.
@@ -88,7 +88,7 @@ impl Cpu {
         let shared = Arc::new(VcpuShared::new(id));
         part.add_vcpu(shared.clone());
         let mut core = Core::new(part, shared);
-        core.budget = BUDGET;
+        core.next_check = BUDGET;
         Cpu {
             core,
             cache: BlockCache::new(),
@@ -126,7 +126,7 @@ impl Cpu {
         loop {
             if check
                 || self.core.shared.attention.load(Ordering::Relaxed) != 0
-                || self.core.budget <= 0
+                || self.core.stats.insns >= self.core.next_check
             {
                 check = false;
                 if let Some(e) = self.slow_check() {
@@ -173,8 +173,10 @@ impl Cpu {
                     }
                 }
             };
-            self.core.stats.blocks += 1;
-            let ops = &self.cache.ops[start..start + len];
+            let ops = match self.cache.ops.get(start..start + len) {
+                Some(o) => o,
+                None => continue, // cannot happen: blocks index their own arena
+            };
             let mut pc = nia;
             let mut flow = Flow::Next;
             for op in ops {
@@ -186,9 +188,7 @@ impl Cpu {
             }
             // Instructions executed: every op that returned Next, plus the one that ended
             // the block early.
-            let done = (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
-            self.core.budget -= done as i64;
-            self.core.stats.insns += done;
+            self.core.stats.insns += (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
             match flow {
                 Flow::Next => self.core.nia = pc & self.core.ea_mask,
                 Flow::Jump => {}
@@ -214,6 +214,7 @@ impl Cpu {
         };
         let op = self.cache.ops[self.cache.blocks[bi as usize].start as usize];
         let before = self.core.msr;
+        self.core.stats.insns += 1;
         let flow = (op.f)(&mut self.core, &op, nia);
         if flow == Flow::Next {
             self.core.nia = nia.wrapping_add(4) & self.core.ea_mask;
@@ -270,8 +271,8 @@ impl Cpu {
                 return None;
             }
         }
-        if c.budget <= 0 {
-            c.budget = BUDGET;
+        if c.stats.insns >= c.next_check {
+            c.next_check = c.stats.insns + BUDGET;
         }
         if c.msr & msr::EE != 0 {
             let nia = c.nia;
@@ -362,7 +363,7 @@ impl Cpu {
             // and the page is RAM (it was translated to a host pointer above).
             let raw = unsafe { mem::load_u32((host + 4 * n) as *const u8) };
             let w = if c.le { raw } else { raw.swap_bytes() };
-            let (op, end) = decode(w);
+            let (op, end) = decode_mode(w, c.le);
             self.cache.ops.push(op);
             n += 1;
             if end == BlockEnd::Yes {

@@ -387,18 +387,19 @@ fn vcpu_thread(shared: Arc<Shared>, mut vcpu: Vcpu) {
         let s = vcpu.cpu.core.stats;
         let secs = t0.elapsed().as_secs_f64();
         eprintln!(
-            "vcpu{}: {:.0} M insns in {secs:.1} s ({:.0} MIPS), {} M blocks, {} k jump-cache misses, {} k decoded blocks, {} k walks, {} k interrupts, {} k TLB flushes, {} k PID switches, {:.1} s idle",
+            "vcpu{}: {:.0} M insns in {secs:.1} s ({:.0} MIPS), {} k jump-cache misses, {} k decoded blocks, {} k walks, {} k interrupts, {} k TLB flushes, {} k PID switches, {:.1} s idle, {} k tlbie, {:.2} s tlbie wait",
             vcpu.id(),
             s.insns as f64 / 1e6,
             s.insns as f64 / 1e6 / secs,
-            s.blocks / 1_000_000,
             s.jc_misses / 1000,
             s.decoded / 1000,
             s.walks / 1000,
             s.interrupts / 1000,
             s.flushes / 1000,
             s.pid_switches / 1000,
-            s.idle_ns as f64 / 1e9
+            s.idle_ns as f64 / 1e9,
+            s.tlbies / 1000,
+            s.tlbie_wait_ns as f64 / 1e9
         );
     }
 }
