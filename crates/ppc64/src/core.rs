@@ -80,6 +80,10 @@ pub struct Stats {
     pub insns: u64,
     /// Block lookups that missed the jump cache.
     pub jc_misses: u64,
+    /// Of those, misses on an entry for the same address retired by a fetch-translation change.
+    pub jc_stale_tlb: u64,
+    /// Of those, misses on an entry for the same address retired by a code-page change.
+    pub jc_stale_page: u64,
     /// Blocks decoded.
     pub decoded: u64,
     /// MMU translations (software TLB misses).
@@ -112,15 +116,13 @@ pub(crate) struct Reservation {
 #[derive(Clone, Copy)]
 pub(crate) struct JcEntry {
     pub key: u64,
-    /// The fetch set's `xgen` at fill time: any change to the set's execute translations
-    /// retires the entry.
-    pub tgen: u32,
+    /// The fetch translation's addend at fill time: the entry is valid while the execute
+    /// TLB still maps the page, to the same host page.
+    pub addend: u64,
     /// The generation word of the block's code page.
     pub gen_ptr: *const std::sync::atomic::AtomicU32,
-    /// Arena index of the first op.
-    pub start: u32,
-    /// Number of ops.
-    pub len: u32,
+    /// Arena index of the first op (high 24 bits) and number of ops (low 8 bits).
+    pub span: u32,
     /// Expected generation (the page word shifted right by one).
     pub gen_: u32,
 }
@@ -130,14 +132,13 @@ pub(crate) struct JcEntry {
 // thread, so moving the entry (with its vCPU) to another thread is sound.
 unsafe impl Send for JcEntry {}
 
-pub(crate) const JC_BITS: u32 = 12;
+pub(crate) const JC_BITS: u32 = 15;
 pub(crate) const JC_SIZE: usize = 1 << JC_BITS;
 pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     key: u64::MAX,
-    tgen: 0,
+    addend: 0,
     gen_ptr: std::ptr::null(),
-    start: 0,
-    len: 0,
+    span: 0,
     gen_: 0,
 };
 
@@ -467,19 +468,20 @@ impl Core {
                     &[]
                 };
                 for &m in sets {
+                    if size >> 12 > crate::tlb::XTLB_SIZE as u64 {
+                        // A huge page covers more than the arrays hold: forgetting the
+                        // whole set is cheaper than visiting every 4 KiB granule.
+                        self.tlb.flush_mode(m);
+                        continue;
+                    }
                     let set = &mut self.tlb.sets[m as usize];
-                    let mut exec_dropped = false;
                     for k in 0..(size >> 12) {
                         let page = base + (k << 12);
                         set.drop_page(page);
                         let x = set.xentry_mut(page);
                         if x.tag & !TLB_PAGE_MASK == page {
                             *x = TlbEntry::EMPTY;
-                            exec_dropped = true;
                         }
-                    }
-                    if exec_dropped {
-                        self.tlb.xgen[m as usize] += 1;
                     }
                 }
             }
@@ -853,11 +855,6 @@ impl Core {
         match acc {
             Access::Exec => {
                 if x {
-                    let old = *self.tlb.sets[mode].xentry(ea);
-                    if old.tag != e.tag && old.tag & TLB_PAGE_MASK == self.tlb.gen_[mode] {
-                        // A live execute translation is evicted: retire jump-cache entries.
-                        self.tlb.xgen[mode] += 1;
-                    }
                     *self.tlb.sets[mode].xentry_mut(ea) = e;
                 }
             }

@@ -16,8 +16,10 @@ use crate::tlb::Access;
 
 /// Most instructions in one block.
 const MAX_BLOCK: usize = 128;
-/// Decoded ops kept before the whole cache is thrown away and rebuilt.
+/// Decoded ops kept before the whole cache is thrown away and rebuilt (a jump-cache
+/// entry packs an arena index into 24 bits and a block length into 8).
 const MAX_OPS: usize = 1 << 20;
+const _: () = assert!(MAX_OPS <= 1 << 24 && MAX_BLOCK <= 0xFF);
 /// Instructions between periodic checks (decrementer, timers).
 pub(crate) const BUDGET: u64 = 16 * 1024;
 
@@ -143,15 +145,18 @@ impl Cpu {
             let nia = self.core.nia;
             let key = nia | self.core.imode as u64;
             let hit = {
-                let j = &self.core.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+                let c = &self.core;
+                let j = &c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+                let x = c.tlb.sets[c.imode & 3].xentry(nia);
                 // SAFETY: a jump-cache entry whose key matched was filled by `jc_fill` with a
                 // pointer to a generation word of this partition's `CodePages`, which lives
                 // as long as `self.core.part`.
                 if j.key == key
-                    && j.tgen == self.core.tlb.xgen[self.core.imode & 3] as u32
+                    && x.tag == c.tlb.tag(c.imode, nia)
+                    && x.addend == j.addend
                     && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_
                 {
-                    Some((j.start as usize, j.len as usize))
+                    Some(((j.span >> 8) as usize, (j.span & 0xFF) as usize))
                 } else {
                     None
                 }
@@ -306,10 +311,9 @@ impl Cpu {
         if let Some(gen_ptr) = c.part.code.word_ptr(b.page) {
             c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
                 key: nia | c.imode as u64,
-                tgen: c.tlb.xgen[c.imode & 3] as u32,
+                addend: x.addend,
                 gen_ptr,
-                start: b.start,
-                len: b.len,
+                span: (b.start << 8) | b.len,
                 gen_: b.gen_,
             };
         }
@@ -318,6 +322,18 @@ impl Cpu {
     #[inline(never)]
     fn lookup_slow(&mut self, nia: u64) -> Result<u32, Fault> {
         self.core.stats.jc_misses += 1;
+        {
+            let c = &mut self.core;
+            let j = &c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+            if j.key == nia | c.imode as u64 {
+                let x = c.tlb.sets[c.imode & 3].xentry(nia);
+                if x.tag != c.tlb.tag(c.imode, nia) || x.addend != j.addend {
+                    c.stats.jc_stale_tlb += 1;
+                } else {
+                    c.stats.jc_stale_page += 1;
+                }
+            }
+        }
         if nia & 3 != 0 {
             // NIA is always word aligned; a misaligned target cannot be produced by the
             // architected paths, but be safe.
