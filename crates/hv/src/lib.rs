@@ -74,6 +74,8 @@ pub(crate) struct VmInner {
     vpas: Mutex<Vec<VpaRegs>>,
     tce: Arc<tce::TceRegistry>,
     nr_vcpus: u32,
+    /// Whether the H_INT_* hcalls are served (see [`Vm::set_xive_hcalls_enabled`]).
+    xive_hcalls: std::sync::atomic::AtomicBool,
 }
 
 /// A virtual machine.
@@ -113,6 +115,7 @@ impl Vm {
             vpas: Mutex::new(vec![VpaRegs::default(); cfg.vcpus as usize]),
             tce: Arc::new(tce::TceRegistry::new(tce::TceConfig::default())),
             nr_vcpus: cfg.vcpus,
+            xive_hcalls: std::sync::atomic::AtomicBool::new(true),
         });
         let vcpus = cpus
             .into_iter()
@@ -167,6 +170,23 @@ impl Vm {
             .unwrap_or_else(|e| e.into_inner())
             .get(id as usize)
             .copied()
+    }
+
+    /// Enables or disables the H_INT_* hcalls of a XIVE controller (enabled by default).
+    /// PAPR makes them answer H_FUNCTION until CAS has negotiated XIVE exploitation mode
+    /// (OV5 byte 23 = 0x40), as QEMU's spapr does: a machine that boots through CAS disables
+    /// them at start and enables them when CAS picks XIVE.
+    pub fn set_xive_hcalls_enabled(&self, on: bool) {
+        self.inner
+            .xive_hcalls
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the H_INT_* hcalls are served.
+    pub fn xive_hcalls_enabled(&self) -> bool {
+        self.inner
+            .xive_hcalls
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The active interrupt controller, if any.
