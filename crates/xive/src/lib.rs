@@ -369,10 +369,14 @@ impl Xive {
     }
 
     /// Guest-physical address of the notification ESB page of END `end_index`
-    /// (`H_INT_GET_QUEUE_INFO`). The END ESB region follows the source ESB region.
+    /// (`H_INT_GET_QUEUE_INFO`). The END ESB region follows the source ESB region; each END
+    /// has a pair of 64 KiB ESB pages (ESn, ESe), so ENDs are `1 << (16 + 1)` apart, as in
+    /// QEMU's `end_base + (1 << (end_esb_shift + 1)) * end_index` with its 64 KiB END ESB
+    /// shift (independent of the source ESB shift).
     fn end_esb_addr(&self, end_index: u32) -> u64 {
+        const END_ESB_SHIFT: u32 = 16;
         let end_base = self.cfg.esb_base.wrapping_add(self.cfg.esb_size());
-        end_base.wrapping_add(u64::from(end_index) << (self.cfg.esb_shift + 1))
+        end_base.wrapping_add(u64::from(end_index) << (END_ESB_SHIFT + 1))
     }
 
     fn prio_ok(&self, prio: u64) -> bool {
