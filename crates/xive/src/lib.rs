@@ -263,8 +263,10 @@ macro_rules! guest_error {
 pub(crate) use guest_error;
 
 impl Xive {
-    /// Build a controller. The IPI LISNs `0..nr_servers` are claimed (MSI, PQ=01). No vCPU
-    /// is connected yet: call [`Xive::connect_vcpu`] for each.
+    /// Build a controller. The IPI LISNs `0..nr_servers` are claimed (MSI, PQ=01) with their
+    /// EAS valid and masked: the state QEMU's machine reset leaves them in (it masks every
+    /// valid EAS), so `H_INT_GET_SOURCE_CONFIG` reports priority 0xFF until the guest routes
+    /// them. No vCPU is connected yet: call [`Xive::connect_vcpu`] for each.
     pub fn new(
         cfg: XiveConfig,
         mem: Arc<GuestMemory>,
@@ -280,7 +282,7 @@ impl Xive {
         for lisn in 0..cfg.nr_servers {
             tables
                 .sources
-                .claim_with(lisn, false, false, PQ_OFF, EAS_VALID)?;
+                .claim_with(lisn, false, false, PQ_OFF, EAS_VALID | EAS_MASKED)?;
         }
         Ok(Xive {
             cfg,
