@@ -96,6 +96,11 @@ fn irq_or_tce(v: &mut Vcpu, nr: u64, a: &[u64; 9]) -> Option<HcallResult> {
                 x.hcall(server, nr, a, tb)
                     .unwrap_or(HcallResult::status(H_FUNCTION))
             }
+            Some(IrqChip::Xive(_))
+                if !v.vm.xive_hcalls.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                HcallResult::status(H_FUNCTION)
+            }
             Some(IrqChip::Xive(x)) => x
                 .hcall(server, nr, a)
                 .unwrap_or(HcallResult::status(H_FUNCTION)),

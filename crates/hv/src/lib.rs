@@ -27,8 +27,8 @@ use ppc64::{Cpu, Exit, Partition, Ram, VcpuShared};
 use vm_memory::GuestAddress;
 
 pub use bus::{MmioBus, MmioDevice};
-pub use irqchip::IrqChip;
 use irqchip::{ActiveInjector, EsbMmio, TimaMmio, VcpuSink};
+pub use irqchip::{IrqChip, IrqChipState, PresenterState};
 
 /// VM creation parameters.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +74,8 @@ pub(crate) struct VmInner {
     vpas: Mutex<Vec<VpaRegs>>,
     tce: Arc<tce::TceRegistry>,
     nr_vcpus: u32,
+    /// Whether the H_INT_* hcalls are served (see [`Vm::set_xive_hcalls_enabled`]).
+    xive_hcalls: std::sync::atomic::AtomicBool,
 }
 
 /// A virtual machine.
@@ -113,6 +115,7 @@ impl Vm {
             vpas: Mutex::new(vec![VpaRegs::default(); cfg.vcpus as usize]),
             tce: Arc::new(tce::TceRegistry::new(tce::TceConfig::default())),
             nr_vcpus: cfg.vcpus,
+            xive_hcalls: std::sync::atomic::AtomicBool::new(true),
         });
         let vcpus = cpus
             .into_iter()
@@ -167,6 +170,23 @@ impl Vm {
             .unwrap_or_else(|e| e.into_inner())
             .get(id as usize)
             .copied()
+    }
+
+    /// Enables or disables the H_INT_* hcalls of a XIVE controller (enabled by default).
+    /// PAPR makes them answer H_FUNCTION until CAS has negotiated XIVE exploitation mode
+    /// (OV5 byte 23 = 0x40), as QEMU's spapr does: a machine that boots through CAS disables
+    /// them at start and enables them when CAS picks XIVE.
+    pub fn set_xive_hcalls_enabled(&self, on: bool) {
+        self.inner
+            .xive_hcalls
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the H_INT_* hcalls are served.
+    pub fn xive_hcalls_enabled(&self) -> bool {
+        self.inner
+            .xive_hcalls
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The active interrupt controller, if any.
@@ -256,6 +276,44 @@ impl Vm {
     }
 }
 
+impl Vm {
+    /// Captures the interrupt controller's whole state (sources, event queues or source
+    /// priorities, and every vCPU's presenter), or `None` when there is no controller. The
+    /// cut is consistent: an event in flight is either entirely in the image or not
+    /// started. Guest RAM (XIVE event queue pages) is captured with the rest of memory.
+    pub fn save_irqchip(&self) -> Option<IrqChipState> {
+        self.irqchip().map(|c| c.save())
+    }
+
+    /// Loads a state captured by [`save_irqchip`](Self::save_irqchip), creating the
+    /// controller of the image's kind first if the active one is of the other kind (or
+    /// there is none), as a restored guest that negotiated the other mode at CAS needs.
+    /// The image is validated before anything changes: a bad image returns `Invalid` with
+    /// the current controller left as it was. Every vCPU's external line is re-driven.
+    pub fn restore_irqchip(&self, st: &IrqChipState) -> Result<(), DeviceError> {
+        st.validate_for(self.inner.nr_vcpus)?;
+        match self.irqchip() {
+            Some(c) if c.kind() == st.kind() => c.restore(st),
+            current => {
+                // Switching kinds: keep the current device's state to put it back if the
+                // image turns out to be bad.
+                let old = current.map(|c| c.save());
+                if old.is_some() {
+                    self.destroy_irqchip()?;
+                }
+                let r = self.create_irqchip(st.kind()).and_then(|c| c.restore(st));
+                if r.is_err() {
+                    let _ = self.destroy_irqchip();
+                    if let Some(o) = old {
+                        self.create_irqchip(o.kind())?.restore(&o)?;
+                    }
+                }
+                r
+            }
+        }
+    }
+}
+
 /// Why [`Vcpu::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VcpuExit {
@@ -304,6 +362,40 @@ impl Vcpu {
                 Exit::Checkstop => return VcpuExit::Checkstop,
             }
         }
+    }
+
+    /// The vCPU's interrupt presenter state (`KVM_REG_PPC_ICP_STATE` in XICS mode,
+    /// `KVM_REG_PPC_VP_STATE` in XIVE mode). `NotFound` without a controller.
+    pub fn irq_state(&self) -> Result<PresenterState, DeviceError> {
+        let chip = self.active_chip()?;
+        let id = self.id();
+        match chip {
+            IrqChip::Xics(x) => x.get_icp_state(id).map(PresenterState::Icp),
+            IrqChip::Xive(x) => x.get_vp_state(id).map(PresenterState::Vp),
+        }
+    }
+
+    /// Sets the presenter state read by [`irq_state`](Self::irq_state). `Invalid` if the
+    /// state is for the other controller or is inconsistent; the external line is
+    /// re-driven to match.
+    pub fn set_irq_state(&self, st: &PresenterState) -> Result<(), DeviceError> {
+        let chip = self.active_chip()?;
+        let id = self.id();
+        match (chip, st) {
+            (IrqChip::Xics(x), PresenterState::Icp(v)) => x.set_icp_state(id, *v),
+            (IrqChip::Xive(x), PresenterState::Vp(v)) => x.set_vp_state(id, v),
+            _ => Err(DeviceError::Invalid),
+        }
+    }
+
+    fn active_chip(&self) -> Result<IrqChip, DeviceError> {
+        self.vm
+            .injector
+            .chip
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(DeviceError::NotFound)
     }
 
     /// Writes a hypercall's results: r3 = status, r4.. = outputs.

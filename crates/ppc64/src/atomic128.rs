@@ -34,20 +34,22 @@ pub(crate) unsafe fn load(p: *mut u8) -> u128 {
 /// As for [`load`].
 #[cfg(target_arch = "x86_64")]
 pub(crate) unsafe fn cas(p: *mut u8, old: u128, new: u128) -> bool {
-    let ok: u8;
-    // SAFETY: as in `load`.
+    let ok: u64;
+    // SAFETY: as in `load`. The result is materialised in rcx (an operand of the
+    // instruction, free after it) once rbx has been restored: LLVM may otherwise hand out
+    // `bl` as an output register, which the restoring `xchg` would clobber.
     unsafe {
         core::arch::asm!(
             "xchg {rbx_tmp}, rbx",
             "lock cmpxchg16b [{p}]",
-            "sete {ok}",
             "xchg {rbx_tmp}, rbx",
+            "sete cl",
+            "movzx ecx, cl",
             p = in(reg) p,
             rbx_tmp = inout(reg) new as u64 => _,
-            ok = out(reg_byte) ok,
             inout("rax") old as u64 => _,
             inout("rdx") (old >> 64) as u64 => _,
-            in("rcx") (new >> 64) as u64,
+            inout("rcx") (new >> 64) as u64 => ok,
             options(nostack),
         );
     }

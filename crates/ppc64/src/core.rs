@@ -78,10 +78,12 @@ pub enum Flow {
 pub struct Stats {
     /// Instructions in the blocks entered (an upper bound of instructions executed).
     pub insns: u64,
-    /// Blocks entered.
-    pub blocks: u64,
     /// Block lookups that missed the jump cache.
     pub jc_misses: u64,
+    /// Of those, misses on an entry for the same address retired by a fetch-translation change.
+    pub jc_stale_tlb: u64,
+    /// Of those, misses on an entry for the same address retired by a code-page change.
+    pub jc_stale_page: u64,
     /// Blocks decoded.
     pub decoded: u64,
     /// MMU translations (software TLB misses).
@@ -94,6 +96,10 @@ pub struct Stats {
     pub pid_switches: u64,
     /// Nanoseconds spent idle in H_CEDE.
     pub idle_ns: u64,
+    /// Broadcast invalidations issued (tlbie).
+    pub tlbies: u64,
+    /// Nanoseconds spent waiting for other vCPUs to complete invalidations.
+    pub tlbie_wait_ns: u64,
 }
 
 /// Load reservation of `l?arx`.
@@ -110,15 +116,13 @@ pub(crate) struct Reservation {
 #[derive(Clone, Copy)]
 pub(crate) struct JcEntry {
     pub key: u64,
-    /// The fetch set's `xgen` at fill time: any change to the set's execute translations
-    /// retires the entry.
-    pub tgen: u32,
+    /// The fetch translation's addend at fill time: the entry is valid while the execute
+    /// TLB still maps the page, to the same host page.
+    pub addend: u64,
     /// The generation word of the block's code page.
     pub gen_ptr: *const std::sync::atomic::AtomicU32,
-    /// Arena index of the first op.
-    pub start: u32,
-    /// Number of ops.
-    pub len: u32,
+    /// Arena index of the first op (high 24 bits) and number of ops (low 8 bits).
+    pub span: u32,
     /// Expected generation (the page word shifted right by one).
     pub gen_: u32,
 }
@@ -128,14 +132,13 @@ pub(crate) struct JcEntry {
 // thread, so moving the entry (with its vCPU) to another thread is sound.
 unsafe impl Send for JcEntry {}
 
-pub(crate) const JC_BITS: u32 = 12;
+pub(crate) const JC_BITS: u32 = 15;
 pub(crate) const JC_SIZE: usize = 1 << JC_BITS;
 pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     key: u64::MAX,
-    tgen: 0,
+    addend: 0,
     gen_ptr: std::ptr::null(),
-    start: 0,
-    len: 0,
+    span: 0,
     gen_: 0,
 };
 
@@ -175,6 +178,8 @@ pub struct Core {
     pub(crate) ea_mask: u64,
     pub(crate) le: bool,
     pub(crate) dmode: usize,
+    /// TLB set for data accesses to quadrants 0/1 and 2/3 (see [`Core::dset`]).
+    pub(crate) dset_q: [usize; 2],
     pub(crate) imode: usize,
     pub(crate) tlb: Box<Tlb>,
     pub(crate) ram_base: usize,
@@ -261,13 +266,14 @@ pub struct Core {
     pub(crate) shared: Arc<VcpuShared>,
     pub(crate) mmu: Box<dyn Mmu>,
     pub(crate) exit: Option<Exit>,
-    pub(crate) budget: i64,
+    /// `stats.insns` value at which the periodic check (decrementer, timers) is due.
+    pub(crate) next_check: u64,
     /// Counters for performance work (cheap: incremented on block boundaries and slow
     /// paths only).
     pub stats: Stats,
     pub(crate) tlb_seen: u64,
     pub(crate) tlbie_wait: u64,
-    pub(crate) jc: Box<[JcEntry]>,
+    pub(crate) jc: Box<[JcEntry; JC_SIZE]>,
     /// Scratch for broadcast invalidations being applied.
     pub(crate) inval_buf: Vec<crate::partition::Inval>,
 }
@@ -302,6 +308,7 @@ impl Core {
             ea_mask: u64::MAX,
             le: false,
             dmode: 0,
+            dset_q: [0; 2],
             imode: 0,
             tlb: Tlb::new(),
             ram_base: part.ram.base() as usize,
@@ -349,11 +356,14 @@ impl Core {
             shared,
             mmu: Box::new(RadixMmu),
             exit: None,
-            budget: 0,
+            next_check: 0,
             stats: Stats::default(),
             tlb_seen: 0,
             tlbie_wait: 0,
-            jc: vec![crate::core::JC_EMPTY; JC_SIZE].into_boxed_slice(),
+            jc: vec![crate::core::JC_EMPTY; JC_SIZE]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("the vector has JC_SIZE entries")),
             inval_buf: Vec::new(),
         };
         c.set_msr(msr::SF | msr::ME);
@@ -398,6 +408,9 @@ impl Core {
             }
         };
         self.dmode = mode(v & msr::DR != 0);
+        // Privileged accesses to quadrant 0 use their own set (KernelUser = Kernel | 2).
+        let d = self.dmode;
+        self.dset_q = [d | ((d & 1) << 1), d];
         self.imode = mode(v & msr::IR != 0);
         if old_le != self.le {
             self.flush_jc();
@@ -455,19 +468,20 @@ impl Core {
                     &[]
                 };
                 for &m in sets {
+                    if size >> 12 > crate::tlb::XTLB_SIZE as u64 {
+                        // A huge page covers more than the arrays hold: forgetting the
+                        // whole set is cheaper than visiting every 4 KiB granule.
+                        self.tlb.flush_mode(m);
+                        continue;
+                    }
                     let set = &mut self.tlb.sets[m as usize];
-                    let mut exec_dropped = false;
                     for k in 0..(size >> 12) {
                         let page = base + (k << 12);
                         set.drop_page(page);
                         let x = set.xentry_mut(page);
                         if x.tag & !TLB_PAGE_MASK == page {
                             *x = TlbEntry::EMPTY;
-                            exec_dropped = true;
                         }
-                    }
-                    if exec_dropped {
-                        self.tlb.xgen[m as usize] += 1;
                     }
                 }
             }
@@ -608,6 +622,56 @@ impl Core {
         self.ld_slow(ea, N)
     }
 
+    /// [`ld_fast`](Self::ld_fast) for a known byte order (`LE` must equal MSR[LE]; blocks
+    /// are decoded per byte order, so handlers pick it at decode time).
+    #[inline(always)]
+    pub fn ld_fast_e<const N: usize, const LE: bool>(&self, ea: u64) -> Option<u64> {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Read, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
+            let p = ea.wrapping_add(e.addend) as *const u8;
+            // SAFETY: as in `ld`.
+            let raw = unsafe {
+                match N {
+                    1 => mem::load_u8(p) as u64,
+                    2 => mem::load_u16(p) as u64,
+                    4 => mem::load_u32(p) as u64,
+                    _ => mem::load_u64(p),
+                }
+            };
+            return Some(if LE { raw } else { bswap(raw, N) });
+        }
+        None
+    }
+
+    /// [`st_fast`](Self::st_fast) for a known byte order.
+    #[inline(always)]
+    pub fn st_fast_e<const N: usize, const LE: bool>(&mut self, ea: u64, v: u64) -> bool {
+        let m = self.dset(ea);
+        if let Some(e) = self.tlb.sets[m].find(Access::Write, ea, self.tlb.tag(m, ea))
+            && (ea & TLB_PAGE_MASK) as usize <= 4096 - N
+        {
+            let p = ea.wrapping_add(e.addend) as *mut u8;
+            let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
+            if self.part.code.is_code(page) {
+                self.part.code.invalidate(page);
+            }
+            let v = if LE { v } else { bswap(v, N) };
+            // SAFETY: as in `ld`.
+            unsafe {
+                match N {
+                    1 => mem::store_u8(p, v as u8),
+                    2 => mem::store_u16(p, v as u16),
+                    4 => mem::store_u32(p, v as u32),
+                    _ => mem::store_u64(p, v),
+                }
+            }
+            return true;
+        }
+        false
+    }
+
     /// The TLB-hit half of [`ld`](Self::ld): `None` when the slow path is needed.
     #[inline(always)]
     pub fn ld_fast<const N: usize>(&self, ea: u64) -> Option<u64> {
@@ -700,8 +764,7 @@ impl Core {
     /// so that a context switch (a new PIDR) leaves the kernel's own translations cached.
     #[inline(always)]
     pub(crate) fn dset(&self, ea: u64) -> usize {
-        let d = self.dmode;
-        (d | ((d & 1 & (!(ea >> 63) as usize & 1)) << 1)) & 3
+        self.dset_q[(ea >> 63) as usize] & 3
     }
 
     /// Forgets the translations that depend on PIDR (quadrant 0).
@@ -792,11 +855,6 @@ impl Core {
         match acc {
             Access::Exec => {
                 if x {
-                    let old = *self.tlb.sets[mode].xentry(ea);
-                    if old.tag != e.tag && old.tag & TLB_PAGE_MASK == self.tlb.gen_[mode] {
-                        // A live execute translation is evicted: retire jump-cache entries.
-                        self.tlb.xgen[mode] += 1;
-                    }
                     *self.tlb.sets[mode].xentry_mut(ea) = e;
                 }
             }
@@ -862,7 +920,24 @@ impl Core {
 
     /// Reads `buf.len()` (≤ 4096) bytes at `ea` in memory order, through translation, RAM
     /// or MMIO. Nothing is changed on a fault.
+    #[inline]
     pub fn read_bytes(&mut self, ea: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        // Fast path: inside one page with a cached translation.
+        if buf.len() <= 4096 - (ea & TLB_PAGE_MASK) as usize {
+            let m = self.dset(ea);
+            if let Some(e) = self.tlb.sets[m].find(Access::Read, ea, self.tlb.tag(m, ea)) {
+                let p = ea.wrapping_add(e.addend) as *const u8;
+                // SAFETY: TLB entries are only created for RAM pages, and the check above
+                // keeps the whole copy inside that 4 KiB page.
+                unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+                return Ok(());
+            }
+        }
+        self.read_bytes_slow(ea, buf)
+    }
+
+    #[inline(never)]
+    fn read_bytes_slow(&mut self, ea: u64, buf: &mut [u8]) -> Result<(), Fault> {
         let (pieces, n) = self.translate_pieces(ea, buf.len(), Access::Read)?;
         self.check_mmio_pieces(&pieces[..n])?;
         let mut off = 0;
@@ -892,7 +967,27 @@ impl Core {
 
     /// Writes `buf` (≤ 4096 bytes) at `ea` in memory order. Every page is translated before
     /// anything is written, so a fault leaves memory untouched.
+    #[inline]
     pub fn write_bytes(&mut self, ea: u64, buf: &[u8]) -> Result<(), Fault> {
+        // Fast path: inside one page with a cached translation.
+        if buf.len() <= 4096 - (ea & TLB_PAGE_MASK) as usize {
+            let m = self.dset(ea);
+            if let Some(e) = self.tlb.sets[m].find(Access::Write, ea, self.tlb.tag(m, ea)) {
+                let p = ea.wrapping_add(e.addend) as *mut u8;
+                let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
+                if self.part.code.is_code(page) {
+                    self.part.code.invalidate(page);
+                }
+                // SAFETY: as in `read_bytes`.
+                unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), p, buf.len()) };
+                return Ok(());
+            }
+        }
+        self.write_bytes_slow(ea, buf)
+    }
+
+    #[inline(never)]
+    fn write_bytes_slow(&mut self, ea: u64, buf: &[u8]) -> Result<(), Fault> {
         let (pieces, n) = self.translate_pieces(ea, buf.len(), Access::Write)?;
         self.check_mmio_pieces(&pieces[..n])?;
         let mut off = 0;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::core::{Core, Exit, Fault, Flow, JC_SIZE, JcEntry};
-use crate::decode::decode;
+use crate::decode::decode_mode;
 use crate::mem::{self, CODE_PAGE_SHIFT};
 use crate::op::{BlockEnd, Op};
 use crate::partition::{Partition, VcpuShared, attn};
@@ -16,10 +16,12 @@ use crate::tlb::Access;
 
 /// Most instructions in one block.
 const MAX_BLOCK: usize = 128;
-/// Decoded ops kept before the whole cache is thrown away and rebuilt.
+/// Decoded ops kept before the whole cache is thrown away and rebuilt (a jump-cache
+/// entry packs an arena index into 24 bits and a block length into 8).
 const MAX_OPS: usize = 1 << 20;
+const _: () = assert!(MAX_OPS <= 1 << 24 && MAX_BLOCK <= 0xFF);
 /// Instructions between periodic checks (decrementer, timers).
-pub(crate) const BUDGET: i64 = 16 * 1024;
+pub(crate) const BUDGET: u64 = 16 * 1024;
 
 struct Block {
     /// Index of the first op in the arena.
@@ -88,7 +90,7 @@ impl Cpu {
         let shared = Arc::new(VcpuShared::new(id));
         part.add_vcpu(shared.clone());
         let mut core = Core::new(part, shared);
-        core.budget = BUDGET;
+        core.next_check = BUDGET;
         Cpu {
             core,
             cache: BlockCache::new(),
@@ -126,7 +128,7 @@ impl Cpu {
         loop {
             if check
                 || self.core.shared.attention.load(Ordering::Relaxed) != 0
-                || self.core.budget <= 0
+                || self.core.stats.insns >= self.core.next_check
             {
                 check = false;
                 if let Some(e) = self.slow_check() {
@@ -143,15 +145,18 @@ impl Cpu {
             let nia = self.core.nia;
             let key = nia | self.core.imode as u64;
             let hit = {
-                let j = &self.core.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+                let c = &self.core;
+                let j = &c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+                let x = c.tlb.sets[c.imode & 3].xentry(nia);
                 // SAFETY: a jump-cache entry whose key matched was filled by `jc_fill` with a
                 // pointer to a generation word of this partition's `CodePages`, which lives
                 // as long as `self.core.part`.
                 if j.key == key
-                    && j.tgen == self.core.tlb.xgen[self.core.imode & 3] as u32
+                    && x.tag == c.tlb.tag(c.imode, nia)
+                    && x.addend == j.addend
                     && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_
                 {
-                    Some((j.start as usize, j.len as usize))
+                    Some(((j.span >> 8) as usize, (j.span & 0xFF) as usize))
                 } else {
                     None
                 }
@@ -173,8 +178,10 @@ impl Cpu {
                     }
                 }
             };
-            self.core.stats.blocks += 1;
-            let ops = &self.cache.ops[start..start + len];
+            let ops = match self.cache.ops.get(start..start + len) {
+                Some(o) => o,
+                None => continue, // cannot happen: blocks index their own arena
+            };
             let mut pc = nia;
             let mut flow = Flow::Next;
             for op in ops {
@@ -186,9 +193,7 @@ impl Cpu {
             }
             // Instructions executed: every op that returned Next, plus the one that ended
             // the block early.
-            let done = (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
-            self.core.budget -= done as i64;
-            self.core.stats.insns += done;
+            self.core.stats.insns += (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
             match flow {
                 Flow::Next => self.core.nia = pc & self.core.ea_mask,
                 Flow::Jump => {}
@@ -214,6 +219,7 @@ impl Cpu {
         };
         let op = self.cache.ops[self.cache.blocks[bi as usize].start as usize];
         let before = self.core.msr;
+        self.core.stats.insns += 1;
         let flow = (op.f)(&mut self.core, &op, nia);
         if flow == Flow::Next {
             self.core.nia = nia.wrapping_add(4) & self.core.ea_mask;
@@ -270,8 +276,8 @@ impl Cpu {
                 return None;
             }
         }
-        if c.budget <= 0 {
-            c.budget = BUDGET;
+        if c.stats.insns >= c.next_check {
+            c.next_check = c.stats.insns + BUDGET;
         }
         if c.msr & msr::EE != 0 {
             let nia = c.nia;
@@ -305,10 +311,9 @@ impl Cpu {
         if let Some(gen_ptr) = c.part.code.word_ptr(b.page) {
             c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)] = JcEntry {
                 key: nia | c.imode as u64,
-                tgen: c.tlb.xgen[c.imode & 3] as u32,
+                addend: x.addend,
                 gen_ptr,
-                start: b.start,
-                len: b.len,
+                span: (b.start << 8) | b.len,
                 gen_: b.gen_,
             };
         }
@@ -317,6 +322,18 @@ impl Cpu {
     #[inline(never)]
     fn lookup_slow(&mut self, nia: u64) -> Result<u32, Fault> {
         self.core.stats.jc_misses += 1;
+        {
+            let c = &mut self.core;
+            let j = &c.jc[((nia >> 2) as usize) & (JC_SIZE - 1)];
+            if j.key == nia | c.imode as u64 {
+                let x = c.tlb.sets[c.imode & 3].xentry(nia);
+                if x.tag != c.tlb.tag(c.imode, nia) || x.addend != j.addend {
+                    c.stats.jc_stale_tlb += 1;
+                } else {
+                    c.stats.jc_stale_page += 1;
+                }
+            }
+        }
         if nia & 3 != 0 {
             // NIA is always word aligned; a misaligned target cannot be produced by the
             // architected paths, but be safe.
@@ -362,7 +379,7 @@ impl Cpu {
             // and the page is RAM (it was translated to a host pointer above).
             let raw = unsafe { mem::load_u32((host + 4 * n) as *const u8) };
             let w = if c.le { raw } else { raw.swap_bytes() };
-            let (op, end) = decode(w);
+            let (op, end) = decode_mode(w, c.le);
             self.cache.ops.push(op);
             n += 1;
             if end == BlockEnd::Yes {

@@ -8,12 +8,25 @@ use crate::exec::{branch, int, ldst, sys};
 use crate::fpvec;
 use crate::op::{BlockEnd, Handler, Op, field};
 
-/// Decodes one instruction word.
+/// Decodes one instruction word for a little-endian vCPU.
 pub fn decode(w: u32) -> (Op, BlockEnd) {
-    match decode_inner(w) {
+    decode_mode(w, true)
+}
+
+/// Decodes one instruction word for the given byte order (some handlers are specialised
+/// on MSR[LE]; blocks are decoded per byte order).
+pub fn decode_mode(w: u32, le: bool) -> (Op, BlockEnd) {
+    match decode_inner(w, le) {
         Some(x) => x,
         None => (Op::new(sys::illegal, w, 0), BlockEnd::No),
     }
+}
+
+/// Picks the byte-order variant of a load/store handler.
+macro_rules! e {
+    ($le:expr, $($path:ident)::+ ::<$($g:tt),+>) => {
+        if $le { $($path)::+::<$($g),+, true> as Handler } else { $($path)::+::<$($g),+, false> as Handler }
+    };
 }
 
 fn op(f: Handler, w: u32, imm: u64) -> Option<(Op, BlockEnd)> {
@@ -47,7 +60,7 @@ macro_rules! oe_rc {
     };
 }
 
-fn decode_inner(w: u32) -> Option<(Op, BlockEnd)> {
+fn decode_inner(w: u32, le: bool) -> Option<(Op, BlockEnd)> {
     let rt = (w >> 21) & 31;
     let ra = (w >> 16) & 31;
     let simm = field::simm16(w);
@@ -148,21 +161,21 @@ fn decode_inner(w: u32) -> Option<(Op, BlockEnd)> {
         28 => op(int::andi, w, uimm),
         29 => op(int::andi, w, uimm << 16),
         30 => decode30(w),
-        31 => decode31(w),
-        32 => op(ldst::ld_d::<4, false, false>, w, simm),
-        33 => load_update(w, ldst::ld_d::<4, false, true>, simm),
-        34 => op(ldst::ld_d::<1, false, false>, w, simm),
-        35 => load_update(w, ldst::ld_d::<1, false, true>, simm),
-        36 => op(ldst::st_d::<4, false>, w, simm),
-        37 => store_update(w, ldst::st_d::<4, true>, simm),
-        38 => op(ldst::st_d::<1, false>, w, simm),
-        39 => store_update(w, ldst::st_d::<1, true>, simm),
-        40 => op(ldst::ld_d::<2, false, false>, w, simm),
-        41 => load_update(w, ldst::ld_d::<2, false, true>, simm),
-        42 => op(ldst::ld_d::<2, true, false>, w, simm),
-        43 => load_update(w, ldst::ld_d::<2, true, true>, simm),
-        44 => op(ldst::st_d::<2, false>, w, simm),
-        45 => store_update(w, ldst::st_d::<2, true>, simm),
+        31 => decode31(w, le),
+        32 => op(e!(le, ldst::ld_d::<4, false, false>), w, simm),
+        33 => load_update(w, e!(le, ldst::ld_d::<4, false, true>), simm),
+        34 => op(e!(le, ldst::ld_d::<1, false, false>), w, simm),
+        35 => load_update(w, e!(le, ldst::ld_d::<1, false, true>), simm),
+        36 => op(e!(le, ldst::st_d::<4, false>), w, simm),
+        37 => store_update(w, e!(le, ldst::st_d::<4, true>), simm),
+        38 => op(e!(le, ldst::st_d::<1, false>), w, simm),
+        39 => store_update(w, e!(le, ldst::st_d::<1, true>), simm),
+        40 => op(e!(le, ldst::ld_d::<2, false, false>), w, simm),
+        41 => load_update(w, e!(le, ldst::ld_d::<2, false, true>), simm),
+        42 => op(e!(le, ldst::ld_d::<2, true, false>), w, simm),
+        43 => load_update(w, e!(le, ldst::ld_d::<2, true, true>), simm),
+        44 => op(e!(le, ldst::st_d::<2, false>), w, simm),
+        45 => store_update(w, e!(le, ldst::st_d::<2, true>), simm),
         46 => {
             if ra >= rt && ra != 0 {
                 None
@@ -175,17 +188,17 @@ fn decode_inner(w: u32) -> Option<(Op, BlockEnd)> {
         58 => {
             let ds = (w & 0xFFFC) as u16 as i16 as i64 as u64;
             match w & 3 {
-                0 => op(ldst::ld_d::<8, false, false>, w, ds),
-                1 => load_update(w, ldst::ld_d::<8, false, true>, ds),
-                2 => op(ldst::ld_d::<4, true, false>, w, ds),
+                0 => op(e!(le, ldst::ld_d::<8, false, false>), w, ds),
+                1 => load_update(w, e!(le, ldst::ld_d::<8, false, true>), ds),
+                2 => op(e!(le, ldst::ld_d::<4, true, false>), w, ds),
                 _ => None,
             }
         }
         62 => {
             let ds = (w & 0xFFFC) as u16 as i16 as i64 as u64;
             match w & 3 {
-                0 => op(ldst::st_d::<8, false>, w, ds),
-                1 => store_update(w, ldst::st_d::<8, true>, ds),
+                0 => op(e!(le, ldst::st_d::<8, false>), w, ds),
+                1 => store_update(w, e!(le, ldst::st_d::<8, true>), ds),
                 2 => op(ldst::stq, w, ds),
                 _ => None,
             }
@@ -299,7 +312,7 @@ fn decode30(w: u32) -> Option<(Op, BlockEnd)> {
     }
 }
 
-fn decode31(w: u32) -> Option<(Op, BlockEnd)> {
+fn decode31(w: u32, le: bool) -> Option<(Op, BlockEnd)> {
     let rt = (w >> 21) & 31;
     let ra = (w >> 16) & 31;
     let rb = (w >> 11) & 31;
@@ -427,32 +440,32 @@ fn decode31(w: u32) -> Option<(Op, BlockEnd)> {
         128 => op(int::setb, w, 0),
         576 => op(int::mcrxrx, w, 0),
         // loads
-        23 => op(ldst::ld_x::<4, false, false>, w, 0),
-        55 => load_update(w, ldst::ld_x::<4, false, true>, 0),
-        87 => op(ldst::ld_x::<1, false, false>, w, 0),
-        119 => load_update(w, ldst::ld_x::<1, false, true>, 0),
-        279 => op(ldst::ld_x::<2, false, false>, w, 0),
-        311 => load_update(w, ldst::ld_x::<2, false, true>, 0),
-        343 => op(ldst::ld_x::<2, true, false>, w, 0),
-        375 => load_update(w, ldst::ld_x::<2, true, true>, 0),
-        21 => op(ldst::ld_x::<8, false, false>, w, 0),
-        53 => load_update(w, ldst::ld_x::<8, false, true>, 0),
-        341 => op(ldst::ld_x::<4, true, false>, w, 0),
-        373 => load_update(w, ldst::ld_x::<4, true, true>, 0),
+        23 => op(e!(le, ldst::ld_x::<4, false, false>), w, 0),
+        55 => load_update(w, e!(le, ldst::ld_x::<4, false, true>), 0),
+        87 => op(e!(le, ldst::ld_x::<1, false, false>), w, 0),
+        119 => load_update(w, e!(le, ldst::ld_x::<1, false, true>), 0),
+        279 => op(e!(le, ldst::ld_x::<2, false, false>), w, 0),
+        311 => load_update(w, e!(le, ldst::ld_x::<2, false, true>), 0),
+        343 => op(e!(le, ldst::ld_x::<2, true, false>), w, 0),
+        375 => load_update(w, e!(le, ldst::ld_x::<2, true, true>), 0),
+        21 => op(e!(le, ldst::ld_x::<8, false, false>), w, 0),
+        53 => load_update(w, e!(le, ldst::ld_x::<8, false, true>), 0),
+        341 => op(e!(le, ldst::ld_x::<4, true, false>), w, 0),
+        373 => load_update(w, e!(le, ldst::ld_x::<4, true, true>), 0),
         534 => op(ldst::ld_brx::<4>, w, 0),
         790 => op(ldst::ld_brx::<2>, w, 0),
         532 => op(ldst::ld_brx::<8>, w, 0),
         597 => op(ldst::lswi, w, 0),
         533 => op(ldst::lswx, w, 0),
         // stores
-        151 => op(ldst::st_x::<4, false>, w, 0),
-        183 => store_update(w, ldst::st_x::<4, true>, 0),
-        215 => op(ldst::st_x::<1, false>, w, 0),
-        247 => store_update(w, ldst::st_x::<1, true>, 0),
-        407 => op(ldst::st_x::<2, false>, w, 0),
-        439 => store_update(w, ldst::st_x::<2, true>, 0),
-        149 => op(ldst::st_x::<8, false>, w, 0),
-        181 => store_update(w, ldst::st_x::<8, true>, 0),
+        151 => op(e!(le, ldst::st_x::<4, false>), w, 0),
+        183 => store_update(w, e!(le, ldst::st_x::<4, true>), 0),
+        215 => op(e!(le, ldst::st_x::<1, false>), w, 0),
+        247 => store_update(w, e!(le, ldst::st_x::<1, true>), 0),
+        407 => op(e!(le, ldst::st_x::<2, false>), w, 0),
+        439 => store_update(w, e!(le, ldst::st_x::<2, true>), 0),
+        149 => op(e!(le, ldst::st_x::<8, false>), w, 0),
+        181 => store_update(w, e!(le, ldst::st_x::<8, true>), 0),
         662 => op(ldst::st_brx::<4>, w, 0),
         918 => op(ldst::st_brx::<2>, w, 0),
         660 => op(ldst::st_brx::<8>, w, 0),

@@ -26,7 +26,7 @@ pub mod tlb;
 
 pub use crate::core::{Core, Exit, Fault, Flow, REAL_ADDR_MASK, Stats};
 pub use crate::cpu::Cpu;
-pub use crate::decode::decode;
+pub use crate::decode::{decode, decode_mode};
 pub use crate::exec::int::host_random;
 pub use crate::mem::{CodePages, Ram};
 pub use crate::partition::{Bus, NoBus, Partition, VcpuShared};

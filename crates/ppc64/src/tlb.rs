@@ -62,7 +62,7 @@ pub enum Access {
 }
 
 /// log2 of the number of execute entries (larger than the data arrays: kernel text is
-/// tens of MiB and an evicted execute entry retires jump-cache entries).
+/// tens of MiB, and a jump-cache entry is only valid while its execute entry stays).
 pub const XTLB_BITS: u32 = 12;
 /// Execute entries per set.
 pub const XTLB_SIZE: usize = 1 << XTLB_BITS;
@@ -138,10 +138,6 @@ pub struct Tlb {
     pub sets: [TlbSet; NMODES],
     /// Current generation of each set, in `1..=MAX_GEN`.
     pub gen_: [u64; NMODES],
-    /// Bumped whenever an execute translation of the set is dropped or replaced: jump-cache
-    /// entries remember it, so they stay valid exactly while the fetch translation they
-    /// were made from is unchanged.
-    pub xgen: [u64; NMODES],
 }
 
 /// Largest generation (so that `page | gen` can never equal [`INVALID_TAG`]).
@@ -165,7 +161,6 @@ impl Tlb {
         Box::new(Tlb {
             sets,
             gen_: [1; NMODES],
-            xgen: [0; NMODES],
         })
     }
 
@@ -191,7 +186,6 @@ impl Tlb {
     pub fn flush_mode(&mut self, mode: Mode) {
         let m = mode as usize;
         self.gen_[m] += 1;
-        self.xgen[m] += 1;
         if self.gen_[m] > MAX_GEN {
             for a in self.sets[m].rw.iter_mut() {
                 a.fill(TlbEntry::EMPTY);

@@ -301,6 +301,7 @@ impl Shared {
             Err(e) => return Err(e.to_string()),
         };
         self.create_intc(res.xive)?;
+        self.vm.set_xive_hcalls_enabled(res.xive);
         let part = self.vm.partition();
         part.set_lpcr(part.lpcr() | lpcr::HR | lpcr::UPRT);
         let mut p = self.params.lock().unwrap_or_else(|e| e.into_inner());
@@ -387,18 +388,21 @@ fn vcpu_thread(shared: Arc<Shared>, mut vcpu: Vcpu) {
         let s = vcpu.cpu.core.stats;
         let secs = t0.elapsed().as_secs_f64();
         eprintln!(
-            "vcpu{}: {:.0} M insns in {secs:.1} s ({:.0} MIPS), {} M blocks, {} k jump-cache misses, {} k decoded blocks, {} k walks, {} k interrupts, {} k TLB flushes, {} k PID switches, {:.1} s idle",
+            "vcpu{}: {:.0} M insns in {secs:.1} s ({:.0} MIPS), {} k jump-cache misses ({} k stale tlb, {} k stale page), {} k decoded blocks, {} k walks, {} k interrupts, {} k TLB flushes, {} k PID switches, {:.1} s idle, {} k tlbie, {:.2} s tlbie wait",
             vcpu.id(),
             s.insns as f64 / 1e6,
             s.insns as f64 / 1e6 / secs,
-            s.blocks / 1_000_000,
             s.jc_misses / 1000,
+            s.jc_stale_tlb / 1000,
+            s.jc_stale_page / 1000,
             s.decoded / 1000,
             s.walks / 1000,
             s.interrupts / 1000,
             s.flushes / 1000,
             s.pid_switches / 1000,
-            s.idle_ns as f64 / 1e9
+            s.idle_ns as f64 / 1e9,
+            s.tlbies / 1000,
+            s.tlbie_wait_ns as f64 / 1e9
         );
     }
 }
@@ -592,6 +596,8 @@ impl Machine {
             .create_intc(cfg.irqchip != IrqChipMode::Xics)
             .map_err(MachineError::Config)?;
         let direct_fdt = cfg.boot == BootMode::Fdt || cfg.firmware.is_some();
+        // Booting through CAS: H_INT_* answer H_FUNCTION until CAS negotiates XIVE.
+        shared.vm.set_xive_hcalls_enabled(direct_fdt);
         let tree = {
             let mut p = shared.params.lock().unwrap_or_else(|e| e.into_inner());
             shared.intc_facts(&mut p);

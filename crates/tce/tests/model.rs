@@ -374,8 +374,18 @@ fn run(c: Cfg, ops: Vec<Op>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Property tests run from a fixed seed so that CI is reproducible; set
+/// `PROPTEST_RNG_SEED=<u64>` to explore other seeds.
+fn fixed_seed() -> proptest::test_runner::RngSeed {
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0x7061_7072_2d68_7601);
+    proptest::test_runner::RngSeed::Fixed(seed)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, rng_seed: fixed_seed(), ..ProptestConfig::default() })]
 
     #[test]
     fn small_window_matches_model(ops in prop::collection::vec(op(SMALL), 1..80)) {

@@ -257,7 +257,16 @@ impl Xive {
             // Same address computation as an MMIO access to the management page.
             let abs = self.cfg.mgmt_page_offset(lisn).wrapping_add(offset);
             let store = (flags & ESB_STORE != 0).then_some(data);
-            let out = self.esb_access(&t, abs, store);
+            // Whether the access lands on a claimed source's pages; only then is it
+            // performed (an invalid operation there reads as all-ones / is ignored, as the
+            // MMIO access would be).
+            let target = abs >> self.cfg.esb_shift;
+            let mapped =
+                target < u64::from(self.cfg.nr_irqs) && t.sources.get(target as u32).is_some();
+            let mut out = self.esb_access(&t, abs, store);
+            if mapped && out.value.is_none() {
+                out.value = Some(u64::MAX);
+            }
             let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
             (out, listener)
         };

@@ -263,8 +263,10 @@ macro_rules! guest_error {
 pub(crate) use guest_error;
 
 impl Xive {
-    /// Build a controller. The IPI LISNs `0..nr_servers` are claimed (MSI, PQ=01). No vCPU
-    /// is connected yet: call [`Xive::connect_vcpu`] for each.
+    /// Build a controller. The IPI LISNs `0..nr_servers` are claimed (MSI, PQ=01) with their
+    /// EAS valid and masked: the state QEMU's machine reset leaves them in (it masks every
+    /// valid EAS), so `H_INT_GET_SOURCE_CONFIG` reports priority 0xFF until the guest routes
+    /// them. No vCPU is connected yet: call [`Xive::connect_vcpu`] for each.
     pub fn new(
         cfg: XiveConfig,
         mem: Arc<GuestMemory>,
@@ -280,7 +282,7 @@ impl Xive {
         for lisn in 0..cfg.nr_servers {
             tables
                 .sources
-                .claim_with(lisn, false, false, PQ_OFF, EAS_VALID)?;
+                .claim_with(lisn, false, false, PQ_OFF, EAS_VALID | EAS_MASKED)?;
         }
         Ok(Xive {
             cfg,
@@ -369,10 +371,14 @@ impl Xive {
     }
 
     /// Guest-physical address of the notification ESB page of END `end_index`
-    /// (`H_INT_GET_QUEUE_INFO`). The END ESB region follows the source ESB region.
+    /// (`H_INT_GET_QUEUE_INFO`). The END ESB region follows the source ESB region; each END
+    /// has a pair of 64 KiB ESB pages (ESn, ESe), so ENDs are `1 << (16 + 1)` apart, as in
+    /// QEMU's `end_base + (1 << (end_esb_shift + 1)) * end_index` with its 64 KiB END ESB
+    /// shift (independent of the source ESB shift).
     fn end_esb_addr(&self, end_index: u32) -> u64 {
+        const END_ESB_SHIFT: u32 = 16;
         let end_base = self.cfg.esb_base.wrapping_add(self.cfg.esb_size());
-        end_base.wrapping_add(u64::from(end_index) << (self.cfg.esb_shift + 1))
+        end_base.wrapping_add(u64::from(end_index) << (END_ESB_SHIFT + 1))
     }
 
     fn prio_ok(&self, prio: u64) -> bool {

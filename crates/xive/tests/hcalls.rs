@@ -76,6 +76,32 @@ fn error_paths() {
 }
 
 #[test]
+fn h_int_esb_invalid_operation_behaves_like_the_mmio_access() {
+    // As in QEMU, H_INT_ESB performs the access on the management page: an operation the
+    // page does not support is ignored (store) or reads all-ones (load), and the call
+    // succeeds; only an access that reaches no claimed source fails.
+    let e = setup();
+    let m = u64::from(MSI);
+    esb_load(&e.x, MSI, 0xC00);
+    let r = hc(&e.x, H_INT_ESB, &[1, m, 0x400, 0]);
+    assert_eq!(
+        (r.ret, r.out[0]),
+        (H_SUCCESS, u64::MAX),
+        "StoreEOI without StoreEOI"
+    );
+    assert_eq!(esb_load(&e.x, MSI, 0x800), 0, "PQ unchanged");
+    let r = hc(&e.x, H_INT_ESB, &[0, m, 1 << 16, 0]);
+    assert_eq!(r.ret, H_HARDWARE, "next LISN (unclaimed) trigger page");
+    e.x.claim(MSI + 1, false).unwrap();
+    let r = hc(&e.x, H_INT_ESB, &[0, m, 1 << 16, 0]);
+    assert_eq!(
+        (r.ret, r.out[0]),
+        (H_SUCCESS, u64::MAX),
+        "load from a trigger page"
+    );
+}
+
+#[test]
 fn failed_set_source_config_changes_nothing() {
     let e = setup();
     route(&e.x, MSI, 1, 0x42);
@@ -233,7 +259,8 @@ fn queue_info_and_config_outputs() {
     let end_base = DEFAULT_ESB_BASE + (0x2000u64 << 17);
     let r = hc(&e.x, H_INT_GET_QUEUE_INFO, &[0, 1, PRIO]);
     assert_eq!(r.ret, H_SUCCESS);
-    assert_eq!(&r.out[..2], &[end_base + (((1 << 3) + PRIO) << 18), 0]);
+    // Two 64 KiB END ESB pages per END (QEMU's stride).
+    assert_eq!(&r.out[..2], &[end_base + (((1 << 3) + PRIO) << 17), 0]);
     let r = hc(&e.x, H_INT_GET_QUEUE_CONFIG, &[0, 1, PRIO]);
     assert_eq!(&r.out[..4], &[0, 0, 0, 0]);
     assert_eq!(r.nout, 4);

@@ -109,8 +109,18 @@ const KNOWN: &[i64] = &[
     H_P5,
 ];
 
+/// Property tests run from a fixed seed so that CI is reproducible; set
+/// `PROPTEST_RNG_SEED=<u64>` to explore other seeds.
+fn fixed_seed() -> proptest::test_runner::RngSeed {
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0x7061_7072_2d68_7601);
+    proptest::test_runner::RngSeed::Fixed(seed)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, rng_seed: fixed_seed(), ..ProptestConfig::default() })]
 
     #[test]
     fn random_accesses_never_panic(seq in proptest::collection::vec(access(), 1..60)) {

@@ -20,7 +20,7 @@ fn sext<const N: usize>(v: u64) -> u64 {
 }
 
 /// D/DS-form load of N bytes; S = sign-extend; U = update RA.
-pub(crate) fn ld_d<const N: usize, const S: bool, const U: bool>(
+pub(crate) fn ld_d<const N: usize, const S: bool, const U: bool, const LE: bool>(
     c: &mut Core,
     op: &Op,
     cia: u64,
@@ -39,7 +39,7 @@ pub(crate) fn ld_d<const N: usize, const S: bool, const U: bool>(
 }
 
 /// X-form load.
-pub(crate) fn ld_x<const N: usize, const S: bool, const U: bool>(
+pub(crate) fn ld_x<const N: usize, const S: bool, const U: bool, const LE: bool>(
     c: &mut Core,
     op: &Op,
     cia: u64,
@@ -58,9 +58,13 @@ pub(crate) fn ld_x<const N: usize, const S: bool, const U: bool>(
 }
 
 /// D/DS-form store.
-pub(crate) fn st_d<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+pub(crate) fn st_d<const N: usize, const U: bool, const LE: bool>(
+    c: &mut Core,
+    op: &Op,
+    cia: u64,
+) -> Flow {
     let ea = c.ea_d(op.ra, op.imm);
-    if c.st_fast::<N>(ea, c.gpr[(op.rt & 31) as usize]) {
+    if c.st_fast_e::<N, LE>(ea, c.gpr[(op.rt & 31) as usize]) {
         if U {
             c.gpr[(op.ra & 31) as usize] = ea;
         }
@@ -84,9 +88,13 @@ fn st_slow<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u64, ea: u
 }
 
 /// X-form store.
-pub(crate) fn st_x<const N: usize, const U: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+pub(crate) fn st_x<const N: usize, const U: bool, const LE: bool>(
+    c: &mut Core,
+    op: &Op,
+    cia: u64,
+) -> Flow {
     let ea = c.ea_x(op.ra, op.rb);
-    if c.st_fast::<N>(ea, c.gpr[(op.rt & 31) as usize]) {
+    if c.st_fast_e::<N, LE>(ea, c.gpr[(op.rt & 31) as usize]) {
         if U {
             c.gpr[(op.ra & 31) as usize] = ea;
         }

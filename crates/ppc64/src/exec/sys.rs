@@ -464,6 +464,7 @@ pub(crate) fn wait_tlbie(c: &mut Core) {
     let part = c.partition().clone();
     let me = c.pir;
     let mut spins = 0u32;
+    let t0 = std::time::Instant::now();
     while !part.all_acked(me, epoch) {
         // Answer shootdowns aimed at us meanwhile, or two vCPUs waiting for each other
         // would deadlock.
@@ -476,6 +477,7 @@ pub(crate) fn wait_tlbie(c: &mut Core) {
         }
     }
     c.tlbie_wait = 0;
+    c.stats.tlbie_wait_ns += t0.elapsed().as_nanos() as u64;
 }
 
 /// tlbsync.
@@ -535,6 +537,7 @@ pub(crate) fn tlbie(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if let Some(what) = tlbi_scope(c, op) {
         c.ack_tlb_flush();
         c.invalidate(what);
+        c.stats.tlbies += 1;
         let e = c.partition().broadcast_inval(what);
         c.tlb_seen = e;
         c.shared().tlb_ack.store(e, Ordering::SeqCst);

@@ -134,7 +134,7 @@ pub(crate) fn check(
 ) {
     assert!(
         tools_present(),
-        "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"
+        "the FP/vector differential tests need qemu-ppc64le and powerpc64le-linux-gnu-gcc (./scripts/test installs them)"
     );
     let mut r = Rng::new(seed);
     let cases: Vec<Case> = (0..n).map(|_| make(&mut r)).collect();
@@ -183,7 +183,6 @@ fn x_form(op: u32, xo: u32, r: &mut Rng, rc: bool) -> u32 {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn fp_arith_vs_qemu() {
     let ops63 = [18u32, 20, 21, 22, 23, 25, 28, 29, 30, 31];
     let ops59 = [18u32, 20, 21, 22, 25, 28, 29, 30, 31];
@@ -204,7 +203,6 @@ fn fp_arith_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn fp_estimates_vs_qemu() {
     check("fp_est", 4000, 2, FP_DIFF, |r| {
         let mut c = base(r, true);
@@ -220,7 +218,6 @@ fn fp_estimates_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn fp_xform_vs_qemu() {
     let xos = [
         0u32, 32, 8, 12, 14, 15, 142, 143, 814, 815, 942, 943, 846, 974, 40, 72, 136, 264, 392,
@@ -256,7 +253,6 @@ fn fp_xform_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn fp_tests_vs_qemu() {
     check("fp_test", 4000, 4, FP_DIFF, |r| {
         let mut c = base(r, false);
@@ -268,7 +264,6 @@ fn fp_tests_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn fpscr_ops_vs_qemu() {
     check("fpscr", 8000, 5, FP_DIFF, |r| {
         let mut c = base(r, false);
@@ -304,7 +299,6 @@ fn fpscr_ops_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn fp_loadstore_vs_qemu() {
     check(
         "fp_mem",
@@ -385,7 +379,6 @@ const XX2_FP: &[u32] = &[
 ];
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn vsx_fp_vs_qemu() {
     check("vsx_fp", 30000, 11, FP_DIFF, |r| {
         let mut c = base(r, true);
@@ -449,7 +442,6 @@ fn vsx_fp_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn vsx_misc_vs_qemu() {
     check("vsx_misc", 20000, 12, FP_DIFF, |r| {
         let mut c = base(r, false);
@@ -540,7 +532,6 @@ fn vsx_misc_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn vsx_mem_vs_qemu() {
     check(
         "vsx_mem",
@@ -629,7 +620,6 @@ const VC_XO: &[u32] = &[
 ];
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn vmx_vs_qemu() {
     check(
         "vmx",
@@ -744,7 +734,6 @@ fn vmx_vs_qemu() {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn vmx_mem_vs_qemu() {
     check(
         "vmx_mem",
@@ -805,7 +794,6 @@ fn f128_val(r: &mut Rng) -> u128 {
 }
 
 #[test]
-#[ignore = "needs qemu-ppc64le and powerpc64le-linux-gnu-gcc"]
 fn qp_vs_qemu() {
     check("qp", 20000, 31, FP_DIFF, |r| {
         let mut c = base(r, true);
