@@ -125,6 +125,8 @@ pub(crate) struct JcEntry {
     pub span: u32,
     /// Expected generation (the page word shifted right by one).
     pub gen_: u32,
+    /// Entry of the block's translation (0: none; run it interpreted).
+    pub code: usize,
 }
 
 // SAFETY: `gen_ptr` points at an `AtomicU32` inside the partition's `CodePages`, which the
@@ -140,6 +142,7 @@ pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     gen_ptr: std::ptr::null(),
     span: 0,
     gen_: 0,
+    code: 0,
 };
 
 /// Up to two (EA, RA, length) pieces of an access split at a page boundary.

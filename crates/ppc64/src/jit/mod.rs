@@ -1,0 +1,164 @@
+//! A translator from decoded blocks to host machine code (x86-64 hosts only).
+//!
+//! A block of [`Op`]s becomes one host function that runs the ops in order and returns how
+//! many instructions it executed and the [`Flow`] that ended it, exactly as the
+//! interpreter loop would: stage 1 is call-threaded code (a direct call to each op's
+//! handler, no dispatch loop). The interpreter stays the reference and the fallback: it
+//! runs traced execution (MSR[SE]/[BE]), every block when `PAPR_HV_JIT=0`, and everything
+//! on other hosts.
+//!
+//! Translations belong to a decoded block and share its validity (code-page generation,
+//! fetch translation): the run loop finds them through the same jump cache and block map,
+//! so a block invalidated by a store to its page is never run again, compiled or not.
+
+use crate::core::{Core, Flow};
+use crate::op::Op;
+
+#[cfg(target_arch = "x86_64")]
+mod buf;
+#[cfg(target_arch = "x86_64")]
+mod x64;
+
+/// Whether the environment allows the JIT (`PAPR_HV_JIT=0` turns it off). Read once.
+pub(crate) fn enabled_by_env() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("PAPR_HV_JIT").map_or(true, |v| v.trim() != "0"))
+}
+
+/// Size of one vCPU's code buffer.
+#[cfg(target_arch = "x86_64")]
+const CODE_SIZE: usize = 64 << 20;
+/// An upper bound of the code size of one block (the run loop flushes everything when
+/// less than this is left).
+pub(crate) const MAX_BLOCK_CODE: usize = 64 << 10;
+
+/// Decodes the value a translated block returns: (instructions executed, flow).
+#[inline(always)]
+pub(crate) fn unpack(r: u64) -> (u64, Flow) {
+    let flow = match r as u8 {
+        0 => Flow::Next,
+        1 => Flow::Jump,
+        _ => Flow::Stop,
+    };
+    (r >> 8, flow)
+}
+
+/// Entry point of a translated block: `(core, &ops[first], block EA) -> packed result`.
+#[cfg(target_arch = "x86_64")]
+type Entry = unsafe extern "C" fn(*mut Core, *const Op, u64) -> u64;
+
+/// One vCPU's translator and its code buffer.
+pub(crate) struct Jit {
+    #[cfg(target_arch = "x86_64")]
+    buf: buf::CodeBuf,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod probe {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// (core, op, cia) the probe expects, and whether it saw them.
+        pub(super) static EXPECT: Cell<(usize, usize, u64, bool)> = const { Cell::new((0, 0, 0, false)) };
+    }
+
+    /// A handler that records whether it received the expected arguments.
+    pub(super) fn handler(c: &mut Core, op: &Op, cia: u64) -> Flow {
+        EXPECT.with(|e| {
+            let (ec, eo, ecia, _) = e.get();
+            let ok = c as *mut Core as usize == ec && op as *const Op as usize == eo && cia == ecia;
+            e.set((ec, eo, ecia, ok));
+        });
+        Flow::Stop
+    }
+}
+
+impl Jit {
+    /// A translator for the vCPU whose state is `core`, or `None` if this host cannot run
+    /// translated code (no executable memory, or the calling convention check failed).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn new(core: &mut Core) -> Option<Jit> {
+        let near = probe::handler as *const () as usize;
+        let mut jit = Jit {
+            buf: buf::CodeBuf::new(CODE_SIZE, near)?,
+        };
+        // Check that handlers receive their arguments where the generated code puts them.
+        let op = Op::new(probe::handler, 0, 0);
+        let ops = [op, op];
+        let code = jit.compile(&ops)?;
+        let cia = 0x0123_4567_89AB_CDE0u64;
+        probe::EXPECT.with(|e| {
+            e.set((
+                core as *mut Core as usize,
+                &ops[0] as *const Op as usize,
+                cia,
+                false,
+            ))
+        });
+        // SAFETY: `code` was just assembled from `ops` by `compile`; `ops` outlives the call
+        // and `core` is a live exclusive reference. The probe handler touches nothing.
+        let r = unsafe { Jit::run(code, core, ops.as_ptr(), cia) };
+        let seen = probe::EXPECT.with(|e| e.get().3);
+        jit.clear();
+        (seen && unpack(r) == (1, Flow::Stop)).then_some(jit)
+    }
+
+    /// No translator on this host.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(crate) fn new(_core: &mut Core) -> Option<Jit> {
+        None
+    }
+
+    /// Bytes of code space left.
+    pub(crate) fn room(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return self.buf.room();
+        #[cfg(not(target_arch = "x86_64"))]
+        return 0;
+    }
+
+    /// Translates a block; returns its entry address, or `None` (run it interpreted).
+    pub(crate) fn compile(&mut self, ops: &[Op]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let code = x64::emit_block(self.buf.next_addr(), ops)?;
+            self.buf.push(&code)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = ops;
+            None
+        }
+    }
+
+    /// Forgets every translation.
+    pub(crate) fn clear(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        self.buf.clear();
+    }
+
+    /// Runs the translated block at `code`.
+    ///
+    /// # Safety
+    /// `code` must be an address returned by [`compile`](Self::compile) of this `Jit`
+    /// since its last [`clear`](Self::clear), for a block whose ops start at `ops` (which
+    /// stay alive and unchanged during the call).
+    #[inline(always)]
+    pub(crate) unsafe fn run(code: usize, core: &mut Core, ops: *const Op, nia: u64) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `code` is the start of a function generated by `x64::emit_block`
+            // with the `Entry` signature (caller's contract).
+            let f: Entry = unsafe { std::mem::transmute::<usize, Entry>(code) };
+            // SAFETY: the generated code only calls the ops' handlers with `core`, a
+            // pointer into `ops` and an address, as the interpreter does.
+            unsafe { f(core, ops, nia) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (code, core, ops, nia);
+            0
+        }
+    }
+}
