@@ -209,7 +209,7 @@ impl Cpu {
                 Some(o) => o,
                 None => continue, // cannot happen: blocks index their own arena
             };
-            let flow = if code != 0 {
+            let flow = if code != 0 && jit::runnable(code, self.core.msr) {
                 // SAFETY: a nonzero `code` in a valid jump-cache entry or block is the
                 // translation of exactly these ops, made by `self.jit` since its last
                 // clear (every clear of the translator also clears the block cache and
@@ -435,7 +435,9 @@ impl Cpu {
             }
         }
         let code = match &mut self.jit {
-            Some(j) => j.compile(&self.cache.ops[start..]).unwrap_or(0),
+            Some(j) => j
+                .compile(&self.cache.ops[start..], c.msr & crate::reg::msr::SF != 0)
+                .unwrap_or(0),
             None => 0,
         };
         let bi = self.cache.blocks.len() as u32;

@@ -11,6 +11,7 @@
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
+use super::int::{self, Cx};
 use crate::op::Op;
 
 type Asm = VecAssembler<X64Relocation>;
@@ -34,7 +35,7 @@ fn call(a: &mut Asm, base: usize, target: usize) {
 }
 
 /// Assembles `ops` (a block starting at EA held in r13) for execution at address `base`.
-pub(crate) fn emit_block(base: usize, ops: &[Op]) -> Option<Vec<u8>> {
+pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx) -> Option<Vec<u8>> {
     let mut a = Asm::new(base);
     let exit = a.new_dynamic_label();
     dynasm!(a
@@ -47,9 +48,14 @@ pub(crate) fn emit_block(base: usize, ops: &[Op]) -> Option<Vec<u8>> {
         ; mov r13, rdx
     );
     let mut stubs = Vec::with_capacity(ops.len());
+    let mut stub_n = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
+        if int::emit(&mut a, cx, op.raw) {
+            continue;
+        }
         let stub = a.new_dynamic_label();
         stubs.push(stub);
+        stub_n.push(i + 1);
         let op_off = i32::try_from(i * OP_SIZE).ok()?;
         let cia_off = i32::try_from(4 * i).ok()?;
         dynasm!(a
@@ -74,8 +80,8 @@ pub(crate) fn emit_block(base: usize, ops: &[Op]) -> Option<Vec<u8>> {
         ; pop rbx
         ; ret
     );
-    for (i, stub) in stubs.into_iter().enumerate() {
-        let n = i32::try_from((i + 1) << 8).ok()?;
+    for (stub, n) in stubs.into_iter().zip(stub_n) {
+        let n = i32::try_from(n << 8).ok()?;
         dynasm!(a
             ; .arch x64
             ; =>stub
