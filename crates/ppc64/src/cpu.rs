@@ -436,7 +436,11 @@ impl Cpu {
         }
         let code = match &mut self.jit {
             Some(j) => j
-                .compile(&self.cache.ops[start..], c.msr & crate::reg::msr::SF != 0)
+                .compile(
+                    &self.cache.ops[start..],
+                    c.msr & crate::reg::msr::SF != 0,
+                    c.le,
+                )
                 .unwrap_or(0),
             None => 0,
         };

@@ -217,6 +217,12 @@ impl CodePages {
         self.words.get(page).map(|w| w as *const AtomicU32)
     }
 
+    /// Address of the first word and the number of words (for translated code, which
+    /// tests a page's bit 0 before storing to it).
+    pub(crate) fn raw_words(&self) -> (usize, usize) {
+        (self.words.as_ptr() as usize, self.words.len())
+    }
+
     /// Generation of page `page` (for validating decoded blocks).
     #[inline(always)]
     pub(crate) fn generation(&self, page: usize) -> u32 {

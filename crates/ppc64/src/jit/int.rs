@@ -27,6 +27,10 @@ pub(crate) struct Cx {
     pub lzcnt: bool,
     /// Some inlined instruction depends on MSR[SF].
     pub sf_dep: bool,
+    /// The block's byte order (MSR[LE] when it was decoded).
+    pub le: bool,
+    /// The partition's code-page words.
+    pub code: super::mem::CodeWords,
 }
 
 const GPR: i32 = offset_of!(Core, gpr) as i32;

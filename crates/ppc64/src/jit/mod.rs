@@ -19,6 +19,8 @@ mod buf;
 #[cfg(target_arch = "x86_64")]
 mod int;
 #[cfg(target_arch = "x86_64")]
+mod mem;
+#[cfg(target_arch = "x86_64")]
 mod x64;
 
 /// Flag in a translation's address: the code assumed the MSR[SF] value in [`CODE_SF`].
@@ -67,6 +69,10 @@ pub(crate) struct Jit {
     /// The host has LZCNT.
     #[cfg(target_arch = "x86_64")]
     lzcnt: bool,
+    /// The partition's code-page words (they live as long as the partition, which the
+    /// vCPU keeps alive).
+    #[cfg(target_arch = "x86_64")]
+    code: mem::CodeWords,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -99,11 +105,15 @@ impl Jit {
         let mut jit = Jit {
             buf: buf::CodeBuf::new(CODE_SIZE, near)?,
             lzcnt: std::arch::is_x86_feature_detected!("lzcnt"),
+            code: {
+                let (ptr, len) = core.part.code.raw_words();
+                mem::CodeWords { ptr, len }
+            },
         };
         // Check that handlers receive their arguments where the generated code puts them.
         let op = Op::new(probe::handler, 0, 0);
         let ops = [op, op];
-        let code = jit.compile(&ops, true)?;
+        let code = jit.compile(&ops, true, true)?;
         let cia = 0x0123_4567_89AB_CDE0u64;
         probe::EXPECT.with(|e| {
             e.set((
@@ -135,16 +145,18 @@ impl Jit {
         return 0;
     }
 
-    /// Translates a block for a vCPU whose MSR[SF] is `sf`; returns its entry address
-    /// (16-byte aligned) with the `CODE_SF*` flags in the low bits, or `None` (run it
-    /// interpreted).
-    pub(crate) fn compile(&mut self, ops: &[Op], sf: bool) -> Option<usize> {
+    /// Translates a block decoded for byte order `le`, for a vCPU whose MSR[SF] is `sf`;
+    /// returns its entry address (16-byte aligned) with the `CODE_SF*` flags in the low
+    /// bits, or `None` (run it interpreted).
+    pub(crate) fn compile(&mut self, ops: &[Op], sf: bool, le: bool) -> Option<usize> {
         #[cfg(target_arch = "x86_64")]
         {
             let mut cx = int::Cx {
                 sf,
                 lzcnt: self.lzcnt,
                 sf_dep: false,
+                le,
+                code: self.code,
             };
             let code = x64::emit_block(self.buf.next_addr(), ops, &mut cx)?;
             let at = self.buf.push(&code)?;
@@ -159,7 +171,7 @@ impl Jit {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (ops, sf);
+            let _ = (ops, sf, le);
             None
         }
     }

@@ -9,9 +9,10 @@
 //! The block returns `(instructions executed << 8) | Flow`.
 
 use dynasmrt::x64::X64Relocation;
-use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
 use super::int::{self, Cx};
+use super::mem;
 use crate::op::Op;
 
 type Asm = VecAssembler<X64Relocation>;
@@ -34,6 +35,25 @@ fn call(a: &mut Asm, base: usize, target: usize) {
     }
 }
 
+/// Calls the handler of op `i` and leaves through `stub` unless it returns `Flow::Next`.
+fn call_op(a: &mut Asm, base: usize, op: &Op, i: usize, stub: DynamicLabel) -> Option<()> {
+    let op_off = i32::try_from(i * OP_SIZE).ok()?;
+    let cia_off = i32::try_from(4 * i).ok()?;
+    dynasm!(a
+        ; .arch x64
+        ; mov rdi, rbx
+        ; lea rsi, [r12 + op_off]
+        ; lea rdx, [r13 + cia_off]
+    );
+    call(a, base, op.f as usize);
+    dynasm!(a
+        ; .arch x64
+        ; test al, al
+        ; jnz =>stub
+    );
+    Some(())
+}
+
 /// Assembles `ops` (a block starting at EA held in r13) for execution at address `base`.
 pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx) -> Option<Vec<u8>> {
     let mut a = Asm::new(base);
@@ -49,27 +69,20 @@ pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx) -> Option<Vec<u8>
     );
     let mut stubs = Vec::with_capacity(ops.len());
     let mut stub_n = Vec::with_capacity(ops.len());
+    // Out-of-line slow paths: (op index, entry label, where to continue).
+    let mut slow = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if int::emit(&mut a, cx, op.raw) {
+            continue;
+        }
+        if let Some((miss, cont)) = mem::emit(&mut a, op.raw, cx.le, cx.code) {
+            slow.push((i, miss, cont));
             continue;
         }
         let stub = a.new_dynamic_label();
         stubs.push(stub);
         stub_n.push(i + 1);
-        let op_off = i32::try_from(i * OP_SIZE).ok()?;
-        let cia_off = i32::try_from(4 * i).ok()?;
-        dynasm!(a
-            ; .arch x64
-            ; mov rdi, rbx
-            ; lea rsi, [r12 + op_off]
-            ; lea rdx, [r13 + cia_off]
-        );
-        call(&mut a, base, op.f as usize);
-        dynasm!(a
-            ; .arch x64
-            ; test al, al
-            ; jnz =>stub
-        );
+        call_op(&mut a, base, op, i, stub)?;
     }
     let done = i32::try_from(ops.len() << 8).ok()?;
     dynasm!(a
@@ -80,6 +93,14 @@ pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx) -> Option<Vec<u8>
         ; pop rbx
         ; ret
     );
+    for (i, miss, cont) in slow {
+        let stub = a.new_dynamic_label();
+        stubs.push(stub);
+        stub_n.push(i + 1);
+        dynasm!(a ; .arch x64 ; =>miss);
+        call_op(&mut a, base, &ops[i], i, stub)?;
+        dynasm!(a ; .arch x64 ; jmp =>cont);
+    }
     for (stub, n) in stubs.into_iter().zip(stub_n) {
         let n = i32::try_from(n << 8).ok()?;
         dynasm!(a
