@@ -209,12 +209,25 @@ impl Cpu {
                 Some(o) => o,
                 None => continue, // cannot happen: blocks index their own arena
             };
-            let flow = if code != 0 && jit::runnable(code, self.core.msr) {
+            let flow = if let Some(j) = self
+                .jit
+                .as_ref()
+                .filter(|_| code != 0 && jit::runnable(code, self.core.msr))
+            {
                 // SAFETY: a nonzero `code` in a valid jump-cache entry or block is the
                 // translation of exactly these ops, made by `self.jit` since its last
                 // clear (every clear of the translator also clears the block cache and
-                // the jump cache); the arena is not changed while the block runs.
-                let r = unsafe { Jit::run(code, &mut self.core, ops.as_ptr(), nia) };
+                // the jump cache, whose entries index this arena); the arena is not
+                // changed while translated code runs.
+                let r = unsafe {
+                    j.run(
+                        code,
+                        &mut self.core,
+                        ops.as_ptr(),
+                        nia,
+                        self.cache.ops.as_ptr(),
+                    )
+                };
                 let (n, flow) = jit::unpack(r);
                 self.core.stats.insns += n;
                 flow

@@ -10,6 +10,8 @@ pub(crate) struct CodeBuf {
     rx: NonNull<u8>,
     size: usize,
     used: usize,
+    /// Bytes at the start kept by [`clear`](Self::clear) (shared routines).
+    floor: usize,
 }
 
 // SAFETY: the buffer owns both mappings; nothing else aliases them, and the vCPU that owns
@@ -75,6 +77,7 @@ impl CodeBuf {
             rx: NonNull::new(rx)?,
             size,
             used: 0,
+            floor: 0,
         })
     }
 
@@ -110,9 +113,15 @@ impl CodeBuf {
         Some(at)
     }
 
-    /// Forgets all code (the caller guarantees none of it runs again).
+    /// Keeps everything pushed so far across [`clear`](Self::clear).
+    pub(crate) fn keep(&mut self) {
+        self.floor = self.used;
+    }
+
+    /// Forgets all code pushed since [`keep`](Self::keep) (the caller guarantees none of
+    /// it runs again).
     pub(crate) fn clear(&mut self) {
-        self.used = 0;
+        self.used = self.floor;
     }
 }
 

@@ -1,38 +1,216 @@
-//! x86-64 code generation for one block.
+//! x86-64 code generation: the shared prefix (entry, dispatcher, exits) and blocks.
 //!
-//! Generated code is entered through [`super::Entry`] (`core` in rdi, the block's first
-//! [`Op`] in rsi, the block's effective address in rdx) and keeps them in callee-saved
-//! registers: rbx = `&mut Core`, r12 = `&ops[0]`, r13 = the block's EA. Each op not
-//! translated inline is a direct call to its handler (Rust ABI: on x86-64 the three scalar
-//! arguments go in rdi/rsi/rdx and the `Flow` comes back in al; [`super::Jit::new`] checks
-//! this with a probe before any block runs), followed by a test of the returned `Flow`.
-//! The block returns `(instructions executed << 8) | Flow`.
+//! Register use inside translated code (all callee-saved, so handler calls keep them):
+//! rbx = `&mut Core`, r12 = the current block's first [`Op`], r13 = the current block's
+//! effective address, r14 = the op arena (to find a successor's ops).
+//!
+//! Rust enters through the prefix's entry routine ([`super::Entry`]: core, the block's ops,
+//! its EA, the arena, the block's code), which saves the callee-saved registers and jumps
+//! to the block. Each op not translated inline is a direct call to its handler (Rust ABI:
+//! on x86-64 the three scalar arguments go in rdi/rsi/rdx and the `Flow` comes back in al;
+//! [`super::Jit::new`] checks this with a probe before any block runs), followed by a test
+//! of the returned `Flow`.
+//!
+//! When a block ends (falls through, or an instruction returns `Flow::Jump` with NIA set),
+//! its instructions are added to `stats.insns` and control goes to the dispatcher, which
+//! does what the interpreter loop does between blocks: return to Rust if the periodic
+//! check is due or another thread wants attention; otherwise look the new NIA up in the
+//! jump cache with the loop's exact validity tests (key, fetch translation and its addend,
+//! code-page generation, translation present and runnable in this MSR[SF]) and jump to
+//! that block, or return to Rust to find or decode it. `Flow::Stop` always returns to Rust,
+//! with the count of the instructions of the last block (earlier blocks were counted).
+
+use std::mem::offset_of;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
 use super::int::{self, Cx};
 use super::mem;
+use super::{CODE_SF, CODE_SF_DEP};
+use crate::core::{Core, JC_SIZE, JcEntry, Stats};
 use crate::op::Op;
+use crate::tlb::{TlbSet, XTLB_SIZE};
 
 type Asm = VecAssembler<X64Relocation>;
 
 const OP_SIZE: usize = std::mem::size_of::<Op>();
 
-/// Emits a call to `target` (rel32 when in range, else through rax).
-fn call(a: &mut Asm, base: usize, target: usize) {
+const NIA: i32 = offset_of!(Core, nia) as i32;
+const MSR: i32 = offset_of!(Core, msr) as i32;
+const IMODE: i32 = offset_of!(Core, imode) as i32;
+const EA_MASK: i32 = offset_of!(Core, ea_mask) as i32;
+const JC: i32 = offset_of!(Core, jc) as i32;
+const TLB: i32 = offset_of!(Core, tlb) as i32;
+const INSNS: i32 = (offset_of!(Core, stats) + offset_of!(Stats, insns)) as i32;
+const NEXT_CHECK: i32 = offset_of!(Core, next_check) as i32;
+const JC_KEY: i32 = offset_of!(JcEntry, key) as i32;
+const JC_ADDEND: i32 = offset_of!(JcEntry, addend) as i32;
+const JC_GEN_PTR: i32 = offset_of!(JcEntry, gen_ptr) as i32;
+const JC_SPAN: i32 = offset_of!(JcEntry, span) as i32;
+const JC_GEN: i32 = offset_of!(JcEntry, gen_) as i32;
+const JC_CODE: i32 = offset_of!(JcEntry, code) as i32;
+const JCE_SIZE: i32 = std::mem::size_of::<JcEntry>() as i32;
+const TLB_GEN: i32 = offset_of!(crate::tlb::Tlb, gen_) as i32;
+const SETS_X: i32 = (offset_of!(crate::tlb::Tlb, sets) + offset_of!(TlbSet, x)) as i32;
+const SET_SIZE: i32 = std::mem::size_of::<TlbSet>() as i32;
+const _: () = assert!(std::mem::size_of::<crate::tlb::TlbEntry>() == 16);
+
+/// Addresses of the shared routines.
+#[derive(Clone, Copy)]
+pub(crate) struct Prefix {
+    /// Entry from Rust.
+    pub enter: usize,
+    /// Dispatcher: NIA and `stats.insns` are up to date.
+    pub dispatch: usize,
+    /// Exit of an instruction that did not return `Flow::Next`: flow in al, instructions
+    /// executed in this block in ecx.
+    pub exit: usize,
+}
+
+/// Emits a call (`op` 0xE8) or jump (0xE9) to `target`: rel32 when in range, else through
+/// rax.
+fn branch_to(a: &mut Asm, base: usize, target: usize, is_call: bool) {
     let next = base.wrapping_add(a.offset().0).wrapping_add(5);
     let rel = (target as i64).wrapping_sub(next as i64);
     if let Ok(rel) = i32::try_from(rel) {
-        a.push(0xE8);
+        a.push(if is_call { 0xE8 } else { 0xE9 });
         a.extend(rel.to_le_bytes());
+    } else if is_call {
+        dynasm!(a ; .arch x64 ; mov rax, QWORD target as i64 ; call rax);
     } else {
-        dynasm!(a
-            ; .arch x64
-            ; mov rax, QWORD target as i64
-            ; call rax
-        );
+        dynasm!(a ; .arch x64 ; mov rax, QWORD target as i64 ; jmp rax);
     }
+}
+
+/// Assembles the shared routines for execution at `base`. `attention` is the address of
+/// the vCPU's attention word.
+pub(crate) fn emit_prefix(base: usize, attention: usize) -> Option<(Vec<u8>, Prefix)> {
+    let mut a = Asm::new(base);
+    let ret = a.new_dynamic_label();
+    let out = a.new_dynamic_label();
+    let ok = a.new_dynamic_label();
+    let enter = a.offset().0;
+    dynasm!(a
+        ; .arch x64
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        ; mov rbx, rdi
+        ; mov r12, rsi
+        ; mov r13, rdx
+        ; mov r14, rcx
+        ; and r8, -16
+        ; jmp r8
+        ; =>ret
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; ret
+    );
+    // exit: al = flow, ecx = count.
+    a.align(16, 0xCC);
+    let exit = a.offset().0;
+    let stop = a.new_dynamic_label();
+    let dispatch_l = a.new_dynamic_label();
+    dynasm!(a
+        ; .arch x64
+        ; cmp al, 1
+        ; jne =>stop
+        ; add QWORD [rbx + INSNS], rcx
+        ; jmp =>dispatch_l
+        ; =>stop
+        ; movzx eax, al
+        ; shl ecx, 8
+        ; or eax, ecx
+        ; jmp =>ret
+    );
+    a.align(16, 0xCC);
+    let dispatch = a.offset().0;
+    dynasm!(a
+        ; .arch x64
+        ; =>dispatch_l
+        ; mov rax, QWORD attention as i64
+        ; cmp DWORD [rax], 0
+        ; jne =>out
+        ; mov rax, QWORD [rbx + INSNS]
+        ; cmp rax, QWORD [rbx + NEXT_CHECK]
+        ; jae =>out
+        // Jump-cache entry.
+        ; mov rdx, QWORD [rbx + NIA]
+        ; mov rsi, QWORD [rbx + IMODE]
+        ; mov ecx, edx
+        ; shr ecx, 2
+        ; and ecx, (JC_SIZE - 1) as i32
+        ; imul ecx, ecx, JCE_SIZE
+        ; add rcx, QWORD [rbx + JC]
+        ; mov rax, rdx
+        ; or rax, rsi
+        ; cmp rax, QWORD [rcx + JC_KEY]
+        ; jne =>out
+        // Fetch translation still there, to the same host page.
+        ; mov r8, QWORD [rbx + TLB]
+        ; mov r9, rsi
+        ; and r9d, 3
+        ; mov r10, rdx
+        ; and r10, -4096
+        ; or r10, QWORD [r8 + TLB_GEN + r9 * 8]
+        ; imul r9d, r9d, SET_SIZE
+        ; add r8, r9
+        ; mov r11d, edx
+        ; shr r11d, 12
+        ; and r11d, (XTLB_SIZE - 1) as i32
+        ; shl r11d, 4
+        ; add r8, r11
+        ; cmp r10, QWORD [r8 + SETS_X]
+        ; jne =>out
+        ; mov r10, QWORD [r8 + SETS_X + 8]
+        ; cmp r10, QWORD [rcx + JC_ADDEND]
+        ; jne =>out
+        // Code page unchanged.
+        ; mov r10, QWORD [rcx + JC_GEN_PTR]
+        ; mov r10d, DWORD [r10]
+        ; shr r10d, 1
+        ; cmp r10d, DWORD [rcx + JC_GEN]
+        ; jne =>out
+        // A translation that may run in this mode.
+        ; mov rax, QWORD [rcx + JC_CODE]
+        ; test rax, rax
+        ; jz =>out
+        ; test al, CODE_SF_DEP as i8
+        ; jz =>ok
+        ; mov r10, QWORD [rbx + MSR]
+        ; shr r10, 63
+        ; mov r11, rax
+        ; shr r11, 1
+        ; and r11d, (CODE_SF >> 1) as i32
+        ; cmp r10, r11
+        ; jne =>out
+        ; =>ok
+        ; mov r12d, DWORD [rcx + JC_SPAN]
+        ; shr r12d, 8
+        ; imul r12, r12, OP_SIZE as i32
+        ; add r12, r14
+        ; mov r13, rdx
+        ; and rax, -16
+        ; jmp rax
+        ; =>out
+        ; mov eax, 1
+        ; jmp =>ret
+    );
+    let code = a.finalize().ok()?;
+    Some((
+        code,
+        Prefix {
+            enter: base + enter,
+            dispatch: base + dispatch,
+            exit: base + exit,
+        },
+    ))
 }
 
 /// Calls the handler of op `i` and leaves through `stub` unless it returns `Flow::Next`.
@@ -45,7 +223,7 @@ fn call_op(a: &mut Asm, base: usize, op: &Op, i: usize, stub: DynamicLabel) -> O
         ; lea rsi, [r12 + op_off]
         ; lea rdx, [r13 + cia_off]
     );
-    call(a, base, op.f as usize);
+    branch_to(a, base, op.f as usize, true);
     dynasm!(a
         ; .arch x64
         ; test al, al
@@ -54,21 +232,10 @@ fn call_op(a: &mut Asm, base: usize, op: &Op, i: usize, stub: DynamicLabel) -> O
     Some(())
 }
 
-/// Assembles `ops` (a block starting at EA held in r13) for execution at address `base`.
-pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx) -> Option<Vec<u8>> {
+/// Assembles `ops` (a block whose EA is in r13 and ops in r12) for execution at `base`.
+pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx, p: &Prefix) -> Option<Vec<u8>> {
     let mut a = Asm::new(base);
-    let exit = a.new_dynamic_label();
-    dynasm!(a
-        ; .arch x64
-        ; push rbx
-        ; push r12
-        ; push r13
-        ; mov rbx, rdi
-        ; mov r12, rsi
-        ; mov r13, rdx
-    );
-    let mut stubs = Vec::with_capacity(ops.len());
-    let mut stub_n = Vec::with_capacity(ops.len());
+    let mut stubs: Vec<(DynamicLabel, usize)> = Vec::with_capacity(ops.len());
     // Out-of-line slow paths: (op index, entry label, where to continue).
     let mut slow = Vec::new();
     for (i, op) in ops.iter().enumerate() {
@@ -80,45 +247,34 @@ pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx) -> Option<Vec<u8>
             continue;
         }
         let stub = a.new_dynamic_label();
-        stubs.push(stub);
-        stub_n.push(i + 1);
+        stubs.push((stub, i + 1));
         call_op(&mut a, base, op, i, stub)?;
     }
-    let done = i32::try_from(ops.len() << 8).ok()?;
+    // Fell through: NIA = EA of the next instruction.
+    let len = i32::try_from(ops.len()).ok()?;
     dynasm!(a
         ; .arch x64
-        ; mov eax, done
-        ; pop r13
-        ; pop r12
-        ; pop rbx
-        ; ret
+        ; lea rax, [r13 + 4 * len]
+        ; and rax, QWORD [rbx + EA_MASK]
+        ; mov QWORD [rbx + NIA], rax
+        ; add QWORD [rbx + INSNS], len
     );
+    branch_to(&mut a, base, p.dispatch, false);
     for (i, miss, cont) in slow {
         let stub = a.new_dynamic_label();
-        stubs.push(stub);
-        stub_n.push(i + 1);
+        stubs.push((stub, i + 1));
         dynasm!(a ; .arch x64 ; =>miss);
         call_op(&mut a, base, &ops[i], i, stub)?;
         dynasm!(a ; .arch x64 ; jmp =>cont);
     }
-    for (stub, n) in stubs.into_iter().zip(stub_n) {
-        let n = i32::try_from(n << 8).ok()?;
+    for (stub, n) in stubs {
+        let n = i32::try_from(n).ok()?;
         dynasm!(a
             ; .arch x64
             ; =>stub
             ; mov ecx, n
-            ; jmp =>exit
         );
+        branch_to(&mut a, base, p.exit, false);
     }
-    dynasm!(a
-        ; .arch x64
-        ; =>exit
-        ; movzx eax, al
-        ; or eax, ecx
-        ; pop r13
-        ; pop r12
-        ; pop rbx
-        ; ret
-    );
     a.finalize().ok()
 }
