@@ -86,7 +86,21 @@ fn snapshot(cpu: &Cpu, exit: Exit) -> Snapshot {
 fn run(words: &[u32], le: bool, jit: bool, init: &dyn Fn(&mut Cpu)) -> Snapshot {
     let mut cpu = machine(words, le, jit);
     init(&mut cpu);
+    // A watchdog: a program that never reaches `sc 1` (a translation bug making a loop)
+    // comes back as `Exit::Stopped` and fails the comparison instead of hanging.
+    let shared = cpu.shared();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let dog = std::thread::spawn(move || {
+        if wait
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .is_err()
+        {
+            shared.request_stop();
+        }
+    });
     let e = cpu.run();
+    let _ = done.send(());
+    let _ = dog.join();
     snapshot(&cpu, e)
 }
 

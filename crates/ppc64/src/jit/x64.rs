@@ -44,6 +44,9 @@ const JC: i32 = offset_of!(Core, jc) as i32;
 const TLB: i32 = offset_of!(Core, tlb) as i32;
 const INSNS: i32 = (offset_of!(Core, stats) + offset_of!(Stats, insns)) as i32;
 const NEXT_CHECK: i32 = offset_of!(Core, next_check) as i32;
+const LR: i32 = offset_of!(Core, lr) as i32;
+const CTR: i32 = offset_of!(Core, ctr) as i32;
+const CR: i32 = offset_of!(Core, cr) as i32;
 const JC_KEY: i32 = offset_of!(JcEntry, key) as i32;
 const JC_ADDEND: i32 = offset_of!(JcEntry, addend) as i32;
 const JC_GEN_PTR: i32 = offset_of!(JcEntry, gen_ptr) as i32;
@@ -232,6 +235,101 @@ fn call_op(a: &mut Asm, base: usize, op: &Op, i: usize, stub: DynamicLabel) -> O
     Some(())
 }
 
+/// Leaves the block after instruction `i` with NIA = rax & ea_mask (a taken branch).
+fn taken(a: &mut Asm, base: usize, p: &Prefix, i: usize) -> Option<()> {
+    let n = i32::try_from(i + 1).ok()?;
+    dynasm!(a
+        ; .arch x64
+        ; and rax, QWORD [rbx + EA_MASK]
+        ; mov QWORD [rbx + NIA], rax
+        ; add QWORD [rbx + INSNS], n
+    );
+    branch_to(a, base, p.dispatch, false);
+    Some(())
+}
+
+/// LR = EA of instruction `i` + 4 (masked).
+fn link(a: &mut Asm, i: usize) -> Option<()> {
+    let off = i32::try_from(4 * i + 4).ok()?;
+    dynasm!(a
+        ; .arch x64
+        ; lea rcx, [r13 + off]
+        ; and rcx, QWORD [rbx + EA_MASK]
+        ; mov QWORD [rbx + LR], rcx
+    );
+    Some(())
+}
+
+/// Branches translated inline (the forms the decoder gives `b`, `bc_cr`, `bdnz`, `blr`
+/// and unconditional `bcctr`/`bclr`); `None` if `w` is not one of them.
+fn emit_branch(a: &mut Asm, base: usize, p: &Prefix, w: u32, i: usize) -> Option<()> {
+    let bo = (w >> 21) & 31;
+    let bi = (w >> 16) & 31;
+    let aa = w & 2 != 0;
+    let lk = w & 1 != 0;
+    let always = bo & 0x14 == 0x14;
+    let cia = i32::try_from(4 * i).ok()?;
+    match w >> 26 {
+        18 => {
+            // b/ba/bl/bla
+            let li = ((((w & 0x03FF_FFFC) << 6) as i32) >> 6) as i64;
+            // |li| < 2^25 and cia < 2^9: the sum fits.
+            let off = i32::try_from(cia as i64 + li).ok()?;
+            if lk {
+                link(a, i)?;
+            }
+            if aa {
+                dynasm!(a ; .arch x64 ; mov rax, QWORD li);
+            } else {
+                dynasm!(a ; .arch x64 ; lea rax, [r13 + off]);
+            }
+            taken(a, base, p, i)
+        }
+        16 if !aa && !lk && (bo == 16 || bo & 0x14 == 0x04) => {
+            let bd = (w & 0xFFFC) as u16 as i16 as i32;
+            let skip = a.new_dynamic_label();
+            if bo == 16 {
+                // bdnz
+                dynasm!(a
+                    ; .arch x64
+                    ; mov rax, QWORD [rbx + CTR]
+                    ; sub rax, 1
+                    ; mov QWORD [rbx + CTR], rax
+                    ; test rax, QWORD [rbx + EA_MASK]
+                    ; jz =>skip
+                );
+            } else {
+                // bc testing one CR bit
+                let bit = (1u32 << (31 - bi)) as i32;
+                dynasm!(a ; .arch x64 ; test DWORD [rbx + CR], bit);
+                if bo & 8 != 0 {
+                    dynasm!(a ; .arch x64 ; jz =>skip);
+                } else {
+                    dynasm!(a ; .arch x64 ; jnz =>skip);
+                }
+            }
+            dynasm!(a ; .arch x64 ; lea rax, [r13 + cia + bd]);
+            taken(a, base, p, i)?;
+            dynasm!(a ; .arch x64 ; =>skip);
+            Some(())
+        }
+        19 if always && matches!((w >> 1) & 0x3FF, 16 | 528) => {
+            // blr/blrl, bctr/bctrl: the target is read before LR is written.
+            if (w >> 1) & 0x3FF == 16 {
+                dynasm!(a ; .arch x64 ; mov rax, QWORD [rbx + LR]);
+            } else {
+                dynasm!(a ; .arch x64 ; mov rax, QWORD [rbx + CTR]);
+            }
+            dynasm!(a ; .arch x64 ; and rax, -4);
+            if lk {
+                link(a, i)?;
+            }
+            taken(a, base, p, i)
+        }
+        _ => None,
+    }
+}
+
 /// Assembles `ops` (a block whose EA is in r13 and ops in r12) for execution at `base`.
 pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx, p: &Prefix) -> Option<Vec<u8>> {
     let mut a = Asm::new(base);
@@ -240,6 +338,9 @@ pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx, p: &Prefix) -> Op
     let mut slow = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if int::emit(&mut a, cx, op.raw) {
+            continue;
+        }
+        if emit_branch(&mut a, base, p, op.raw, i).is_some() {
             continue;
         }
         if let Some((miss, cont)) = mem::emit(&mut a, op.raw, cx.le, cx.code) {
