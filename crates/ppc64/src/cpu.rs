@@ -453,6 +453,7 @@ impl Cpu {
                     &self.cache.ops[start..],
                     c.msr & crate::reg::msr::SF != 0,
                     c.le,
+                    c.part.code.word_ptr(page).map(|p| (p as usize, gen_)),
                 )
                 .unwrap_or(0),
             None => 0,

@@ -420,6 +420,35 @@ fn self_modifying_loop() {
     }
 }
 
+/// A one-block loop that rewrites one of its own instructions with no context
+/// synchronisation: the block being run keeps its decoded (and translated) instructions
+/// until it branches, then the next pass runs the new instruction, as in the interpreter.
+#[test]
+fn loop_rewriting_its_own_block() {
+    let words = [
+        0x3860_0000, // 0: li r3,0
+        0x3880_0004, // 4: li r4,4
+        0x7c89_03a6, // 8: mtctr r4
+        0x3863_0001, // c: addi r3,r3,1      <- patched
+        0x916a_0000, // 10: stw r11,0(r10)
+        0x3bff_0001, // 14: addi r31,r31,1
+        0x4200_fff4, // 18: bdnz 0xc
+        SC1,         // 1c
+    ];
+    for le in [true, false] {
+        let init = |cpu: &mut Cpu| {
+            cpu.core.gpr[10] = CODE + 0xc;
+            cpu.core.gpr[11] = 0x3863_0064;
+            cpu.core.gpr[31] = 0;
+        };
+        let s = both(&words, le, &init);
+        assert_eq!(s.exit, Exit::Hcall);
+        assert_eq!(s.gpr[3], 1 + 3 * 100, "le={le}");
+        assert_eq!(s.gpr[31], 4);
+        assert_eq!(s.insns, 3 + 4 * 4 + 1);
+    }
+}
+
 /// A subroutine is called, replaced by a store from another page, and called again: the
 /// caller's block (already translated, entered many times) must reach the new code.
 #[test]

@@ -20,6 +20,7 @@ use crate::exec::int::mask64;
 type Asm = VecAssembler<X64Relocation>;
 
 /// What the translation of a block may assume and what it ended up depending on.
+#[derive(Clone, Copy)]
 pub(crate) struct Cx {
     /// MSR[SF] when the block was translated (Rc=1 and carry forms depend on it).
     pub sf: bool,

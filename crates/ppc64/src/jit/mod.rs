@@ -42,7 +42,7 @@ pub(crate) fn enabled_by_env() -> bool {
 
 /// Size of one vCPU's code buffer.
 #[cfg(target_arch = "x86_64")]
-const CODE_SIZE: usize = 64 << 20;
+const CODE_SIZE: usize = 128 << 20;
 /// An upper bound of the code size of one block (the run loop flushes everything when
 /// less than this is left).
 pub(crate) const MAX_BLOCK_CODE: usize = 64 << 10;
@@ -123,7 +123,7 @@ impl Jit {
         // Check that handlers receive their arguments where the generated code puts them.
         let op = Op::new(probe::handler, 0, 0);
         let ops = [op, op];
-        let code = jit.compile(&ops, true, true)?;
+        let code = jit.compile(&ops, true, true, None)?;
         let cia = 0x0123_4567_89AB_CDE0u64;
         probe::EXPECT.with(|e| {
             e.set((
@@ -158,7 +158,17 @@ impl Jit {
     /// Translates a block decoded for byte order `le`, for a vCPU whose MSR[SF] is `sf`;
     /// returns its entry address (16-byte aligned) with the `CODE_SF*` flags in the low
     /// bits, or `None` (run it interpreted).
-    pub(crate) fn compile(&mut self, ops: &[Op], sf: bool, le: bool) -> Option<usize> {
+    ///
+    /// `page_gen` is the address of the block's code-page word and the generation the
+    /// block was decoded at: a branch back to the block's start checks it and stays in the
+    /// block's code.
+    pub(crate) fn compile(
+        &mut self,
+        ops: &[Op],
+        sf: bool,
+        le: bool,
+        page_gen: Option<(usize, u32)>,
+    ) -> Option<usize> {
         #[cfg(target_arch = "x86_64")]
         {
             let mut cx = int::Cx {
@@ -168,7 +178,7 @@ impl Jit {
                 le,
                 code: self.code,
             };
-            let code = x64::emit_block(self.buf.next_addr(), ops, &mut cx, &self.prefix)?;
+            let code = x64::emit_block(self.buf.next_addr(), ops, &mut cx, &self.prefix, page_gen)?;
             let at = self.buf.push(&code)?;
             let mut flags = 0;
             if cx.sf_dep {
@@ -181,7 +191,7 @@ impl Jit {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (ops, sf, le);
+            let _ = (ops, sf, le, page_gen);
             None
         }
     }

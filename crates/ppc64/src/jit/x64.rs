@@ -69,6 +69,8 @@ pub(crate) struct Prefix {
     /// Exit of an instruction that did not return `Flow::Next`: flow in al, instructions
     /// executed in this block in ecx.
     pub exit: usize,
+    /// The vCPU's attention word.
+    pub attention: usize,
 }
 
 /// Emits a call (`op` 0xE8) or jump (0xE9) to `target`: rel32 when in range, else through
@@ -212,6 +214,7 @@ pub(crate) fn emit_prefix(base: usize, attention: usize) -> Option<(Vec<u8>, Pre
             enter: base + enter,
             dispatch: base + dispatch,
             exit: base + exit,
+            attention,
         },
     ))
 }
@@ -260,9 +263,55 @@ fn link(a: &mut Asm, i: usize) -> Option<()> {
     Some(())
 }
 
+/// A branch back to the start of its own block, in a block whose every instruction is
+/// translated inline (no handler but the memory slow paths, which change neither MSR nor
+/// fetch translations, runs in it): after the interpreter loop's checks between blocks
+/// (attention, periodic check) and the code-page generation, the block is still valid and
+/// runs again without a jump-cache lookup.
+#[derive(Clone, Copy)]
+struct SelfLoop {
+    start: DynamicLabel,
+    /// The code-page word and the block's generation.
+    gen_ptr: usize,
+    gen_: u32,
+}
+
+/// Leaves the block after instruction `i` for its own start (see [`SelfLoop`]).
+fn taken_self(a: &mut Asm, base: usize, p: &Prefix, i: usize, l: SelfLoop) -> Option<()> {
+    let n = i32::try_from(i + 1).ok()?;
+    let out = a.new_dynamic_label();
+    dynasm!(a
+        ; .arch x64
+        ; add QWORD [rbx + INSNS], n
+        ; mov rax, QWORD p.attention as i64
+        ; cmp DWORD [rax], 0
+        ; jne =>out
+        ; mov rax, QWORD [rbx + INSNS]
+        ; cmp rax, QWORD [rbx + NEXT_CHECK]
+        ; jae =>out
+        ; mov rax, QWORD l.gen_ptr as i64
+        ; mov eax, DWORD [rax]
+        ; shr eax, 1
+        ; cmp eax, l.gen_ as i32
+        ; jne =>out
+        ; jmp =>l.start
+        ; =>out
+        ; mov QWORD [rbx + NIA], r13
+    );
+    branch_to(a, base, p.dispatch, false);
+    Some(())
+}
+
 /// Branches translated inline (the forms the decoder gives `b`, `bc_cr`, `bdnz`, `blr`
 /// and unconditional `bcctr`/`bclr`); `None` if `w` is not one of them.
-fn emit_branch(a: &mut Asm, base: usize, p: &Prefix, w: u32, i: usize) -> Option<()> {
+fn emit_branch(
+    a: &mut Asm,
+    base: usize,
+    p: &Prefix,
+    w: u32,
+    i: usize,
+    self_loop: Option<SelfLoop>,
+) -> Option<()> {
     let bo = (w >> 21) & 31;
     let bi = (w >> 16) & 31;
     let aa = w & 2 != 0;
@@ -280,6 +329,8 @@ fn emit_branch(a: &mut Asm, base: usize, p: &Prefix, w: u32, i: usize) -> Option
             }
             if aa {
                 dynasm!(a ; .arch x64 ; mov rax, QWORD li);
+            } else if let Some(l) = self_loop.filter(|_| off == 0 && !lk) {
+                return taken_self(a, base, p, i, l);
             } else {
                 dynasm!(a ; .arch x64 ; lea rax, [r13 + off]);
             }
@@ -308,8 +359,13 @@ fn emit_branch(a: &mut Asm, base: usize, p: &Prefix, w: u32, i: usize) -> Option
                     dynasm!(a ; .arch x64 ; jnz =>skip);
                 }
             }
-            dynasm!(a ; .arch x64 ; lea rax, [r13 + cia + bd]);
-            taken(a, base, p, i)?;
+            match self_loop.filter(|_| cia + bd == 0) {
+                Some(l) => taken_self(a, base, p, i, l)?,
+                None => {
+                    dynasm!(a ; .arch x64 ; lea rax, [r13 + cia + bd]);
+                    taken(a, base, p, i)?;
+                }
+            }
             dynasm!(a ; .arch x64 ; =>skip);
             Some(())
         }
@@ -331,8 +387,36 @@ fn emit_branch(a: &mut Asm, base: usize, p: &Prefix, w: u32, i: usize) -> Option
 }
 
 /// Assembles `ops` (a block whose EA is in r13 and ops in r12) for execution at `base`.
-pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx, p: &Prefix) -> Option<Vec<u8>> {
+pub(crate) fn emit_block(
+    base: usize,
+    ops: &[Op],
+    cx: &mut Cx,
+    p: &Prefix,
+    page_gen: Option<(usize, u32)>,
+) -> Option<Vec<u8>> {
     let mut a = Asm::new(base);
+    // Whether every op is translated inline (a trial run into a scratch assembler).
+    let pure = {
+        let mut t = Asm::new(base);
+        let mut tcx = Cx { ..*cx };
+        ops.iter().enumerate().all(|(i, op)| {
+            int::emit(&mut t, &mut tcx, op.raw)
+                || emit_branch(&mut t, base, p, op.raw, i, None).is_some()
+                || mem::emit(&mut t, op.raw, cx.le, cx.code).is_some()
+        })
+    };
+    let self_loop = match page_gen {
+        Some((gen_ptr, gen_)) if pure => {
+            let start = a.new_dynamic_label();
+            dynasm!(a ; .arch x64 ; =>start);
+            Some(SelfLoop {
+                start,
+                gen_ptr,
+                gen_,
+            })
+        }
+        _ => None,
+    };
     let mut stubs: Vec<(DynamicLabel, usize)> = Vec::with_capacity(ops.len());
     // Out-of-line slow paths: (op index, entry label, where to continue).
     let mut slow = Vec::new();
@@ -340,7 +424,7 @@ pub(crate) fn emit_block(base: usize, ops: &[Op], cx: &mut Cx, p: &Prefix) -> Op
         if int::emit(&mut a, cx, op.raw) {
             continue;
         }
-        if emit_branch(&mut a, base, p, op.raw, i).is_some() {
+        if emit_branch(&mut a, base, p, op.raw, i, self_loop).is_some() {
             continue;
         }
         if let Some((miss, cont)) = mem::emit(&mut a, op.raw, cx.le, cx.code) {
