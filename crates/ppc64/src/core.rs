@@ -393,6 +393,7 @@ impl Core {
     pub fn set_msr(&mut self, v: u64) {
         let v = v & msr::VALID & !(msr::HV | msr::S | msr::TS | msr::TM);
         let old_le = self.le;
+        self.tlb.xepoch = self.tlb.xepoch.wrapping_add(1);
         self.msr = v;
         self.le = v & msr::LE != 0;
         self.ea_mask = if v & msr::SF != 0 {
@@ -477,6 +478,7 @@ impl Core {
                         self.tlb.flush_mode(m);
                         continue;
                     }
+                    self.tlb.xepoch = self.tlb.xepoch.wrapping_add(1);
                     let set = &mut self.tlb.sets[m as usize];
                     for k in 0..(size >> 12) {
                         let page = base + (k << 12);
@@ -858,6 +860,7 @@ impl Core {
         match acc {
             Access::Exec => {
                 if x {
+                    self.tlb.xepoch = self.tlb.xepoch.wrapping_add(1);
                     *self.tlb.sets[mode].xentry_mut(ea) = e;
                 }
             }

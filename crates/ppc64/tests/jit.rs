@@ -449,6 +449,45 @@ fn loop_rewriting_its_own_block() {
     }
 }
 
+/// Code replaced from outside the vCPU (as device DMA or a hypercall would) between two
+/// runs: the caller's block, already linked to the old subroutine, must reach the new one.
+#[test]
+fn code_replaced_between_runs() {
+    // The subroutine is on another page than its callers, so that their blocks stay valid.
+    let mut words = vec![0x6000_0000u32; 0x1000 / 4 + 2];
+    words[..6].copy_from_slice(&[
+        0x3880_0002, // 0: li r4,2
+        0x7c89_03a6, // 4: mtctr r4
+        0x4800_0ff9, // 8: loop: bl sub (0x1000)
+        0x4200_fffc, // c: bdnz loop
+        SC1,         // 10: sc 1
+        0x4bff_ffec, // 14: b 0
+    ]);
+    words[0x400] = 0x3863_0001; // 1000: sub: addi r3,r3,1
+    words[0x401] = 0x4e80_0020; // 1004: blr
+    for le in [true, false] {
+        let mut out = Vec::new();
+        for jit in [false, true] {
+            let mut cpu = machine(&words, le, jit);
+            cpu.core.gpr[3] = 0;
+            let mut r3 = Vec::new();
+            for round in 0..4u32 {
+                assert_eq!(cpu.run(), Exit::Hcall);
+                r3.push(cpu.core.gpr[3]);
+                // Replace `addi r3,r3,k` with a new immediate.
+                let w: u32 = 0x3863_0000 | (10 << round);
+                let b = if le { w.to_le_bytes() } else { w.to_be_bytes() };
+                let part = cpu.core.partition().clone();
+                part.ram.write(CODE + 0x1000, &b).unwrap();
+                part.code.invalidate_range(CODE + 0x1000, 4);
+            }
+            out.push((r3, cpu.core.stats.insns));
+        }
+        assert_eq!(out[0], out[1], "interpreter vs JIT, le={le}");
+        assert_eq!(out[0].0, vec![2, 22, 62, 142], "le={le}");
+    }
+}
+
 /// A subroutine is called, replaced by a store from another page, and called again: the
 /// caller's block (already translated, entered many times) must reach the new code.
 #[test]

@@ -43,6 +43,9 @@ pub(crate) fn enabled_by_env() -> bool {
 /// Size of one vCPU's code buffer.
 #[cfg(target_arch = "x86_64")]
 const CODE_SIZE: usize = 128 << 20;
+/// Link slots per vCPU (each block's direct exits take one each).
+#[cfg(target_arch = "x86_64")]
+const SLOTS: usize = 1 << 20;
 /// An upper bound of the code size of one block (the run loop flushes everything when
 /// less than this is left).
 pub(crate) const MAX_BLOCK_CODE: usize = 64 << 10;
@@ -77,6 +80,23 @@ pub(crate) struct Jit {
     /// The shared routines at the start of the buffer.
     #[cfg(target_arch = "x86_64")]
     prefix: x64::Prefix,
+    /// Link slots (a zeroed allocation of `SLOTS` slots, owned).
+    #[cfg(target_arch = "x86_64")]
+    slots: x64::SlotAlloc,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn slot_layout() -> std::alloc::Layout {
+    std::alloc::Layout::array::<x64::Slot>(SLOTS)
+        .unwrap_or_else(|_| std::alloc::Layout::new::<u64>())
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Drop for Jit {
+    fn drop(&mut self) {
+        // SAFETY: `slots.ptr` was allocated in `new` with this layout and is freed once.
+        unsafe { std::alloc::dealloc(self.slots.ptr as *mut u8, slot_layout()) };
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -108,10 +128,21 @@ impl Jit {
         let near = probe::handler as *const () as usize;
         let mut buf = buf::CodeBuf::new(CODE_SIZE, near)?;
         let attention = &core.shared.attention as *const std::sync::atomic::AtomicU32 as usize;
-        let (pre, prefix) = x64::emit_prefix(buf.next_addr(), attention)?;
+        let (pre, prefix) =
+            x64::emit_prefix(buf.next_addr(), attention, core.part.code.epoch_ptr())?;
         buf.push(&pre)?;
         buf.keep();
+        // SAFETY: a non-zero-sized layout; the result is checked for null.
+        let slots = unsafe { std::alloc::alloc_zeroed(slot_layout()) };
+        if slots.is_null() {
+            return None;
+        }
         let mut jit = Jit {
+            slots: x64::SlotAlloc {
+                ptr: slots as usize,
+                next: 0,
+                cap: SLOTS,
+            },
             buf,
             prefix,
             lzcnt: std::arch::is_x86_feature_detected!("lzcnt"),
@@ -147,10 +178,15 @@ impl Jit {
         None
     }
 
-    /// Bytes of code space left.
+    /// Bytes of code space left (0 when the link slots run out).
     pub(crate) fn room(&self) -> usize {
+        // Out of link slots counts as out of room (a block takes at most one per op).
         #[cfg(target_arch = "x86_64")]
-        return self.buf.room();
+        return if self.slots.cap - self.slots.next.min(self.slots.cap) < 256 {
+            0
+        } else {
+            self.buf.room()
+        };
         #[cfg(not(target_arch = "x86_64"))]
         return 0;
     }
@@ -178,7 +214,14 @@ impl Jit {
                 le,
                 code: self.code,
             };
-            let code = x64::emit_block(self.buf.next_addr(), ops, &mut cx, &self.prefix, page_gen)?;
+            let code = x64::emit_block(
+                self.buf.next_addr(),
+                ops,
+                &mut cx,
+                &self.prefix,
+                page_gen,
+                &mut self.slots,
+            )?;
             let at = self.buf.push(&code)?;
             let mut flags = 0;
             if cx.sf_dep {
@@ -199,7 +242,10 @@ impl Jit {
     /// Forgets every translation.
     pub(crate) fn clear(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        self.buf.clear();
+        {
+            self.buf.clear();
+            self.slots.next = 0;
+        }
     }
 
     /// Runs the translated block at `code` (and the blocks it chains to).

@@ -57,7 +57,14 @@ const JCE_SIZE: i32 = std::mem::size_of::<JcEntry>() as i32;
 const TLB_GEN: i32 = offset_of!(crate::tlb::Tlb, gen_) as i32;
 const SETS_X: i32 = (offset_of!(crate::tlb::Tlb, sets) + offset_of!(TlbSet, x)) as i32;
 const SET_SIZE: i32 = std::mem::size_of::<TlbSet>() as i32;
+const XEPOCH: i32 = offset_of!(crate::tlb::Tlb, xepoch) as i32;
 const _: () = assert!(std::mem::size_of::<crate::tlb::TlbEntry>() == 16);
+
+/// A link slot (one per direct exit of a block, in writable memory): the successor found
+/// for the exit's target, valid while the TLB's `xepoch` and the code pages' epoch are the
+/// ones recorded. Layout (u64 words): target EA, TLB epoch, code epoch, successor code,
+/// successor's first op index. All zero: empty (epochs start at 1).
+pub(crate) type Slot = [u64; 5];
 
 /// Addresses of the shared routines.
 #[derive(Clone, Copy)]
@@ -71,6 +78,8 @@ pub(crate) struct Prefix {
     pub exit: usize,
     /// The vCPU's attention word.
     pub attention: usize,
+    /// Direct exit: NIA = rax and `stats.insns` are up to date, r15 = the exit's slot.
+    pub link: usize,
 }
 
 /// Emits a call (`op` 0xE8) or jump (0xE9) to `target`: rel32 when in range, else through
@@ -90,7 +99,11 @@ fn branch_to(a: &mut Asm, base: usize, target: usize, is_call: bool) {
 
 /// Assembles the shared routines for execution at `base`. `attention` is the address of
 /// the vCPU's attention word.
-pub(crate) fn emit_prefix(base: usize, attention: usize) -> Option<(Vec<u8>, Prefix)> {
+pub(crate) fn emit_prefix(
+    base: usize,
+    attention: usize,
+    code_epoch: usize,
+) -> Option<(Vec<u8>, Prefix)> {
     let mut a = Asm::new(base);
     let ret = a.new_dynamic_label();
     let out = a.new_dynamic_label();
@@ -122,23 +135,58 @@ pub(crate) fn emit_prefix(base: usize, attention: usize) -> Option<(Vec<u8>, Pre
     let exit = a.offset().0;
     let stop = a.new_dynamic_label();
     let dispatch_l = a.new_dynamic_label();
+    let dispatch_any = a.new_dynamic_label();
+    let go = a.new_dynamic_label();
     dynasm!(a
         ; .arch x64
         ; cmp al, 1
         ; jne =>stop
         ; add QWORD [rbx + INSNS], rcx
-        ; jmp =>dispatch_l
+        ; jmp =>dispatch_any
         ; =>stop
         ; movzx eax, al
         ; shl ecx, 8
         ; or eax, ecx
         ; jmp =>ret
     );
+    // link: r15 = slot, rax = target.
+    a.align(16, 0xCC);
+    let link = a.offset().0;
+    dynasm!(a
+        ; .arch x64
+        ; mov rcx, QWORD attention as i64
+        ; cmp DWORD [rcx], 0
+        ; jne =>out
+        ; mov rcx, QWORD [rbx + INSNS]
+        ; cmp rcx, QWORD [rbx + NEXT_CHECK]
+        ; jae =>out
+        ; cmp rax, QWORD [r15]
+        ; jne =>dispatch_l
+        ; mov rcx, QWORD [rbx + TLB]
+        ; mov rcx, QWORD [rcx + XEPOCH]
+        ; cmp rcx, QWORD [r15 + 8]
+        ; jne =>dispatch_l
+        ; mov rcx, QWORD code_epoch as i64
+        ; mov rcx, QWORD [rcx]
+        ; cmp rcx, QWORD [r15 + 16]
+        ; jne =>dispatch_l
+        ; mov r12, QWORD [r15 + 32]
+        ; imul r12, r12, OP_SIZE as i32
+        ; add r12, r14
+        ; mov r13, rax
+        ; jmp QWORD [r15 + 24]
+    );
     a.align(16, 0xCC);
     let dispatch = a.offset().0;
     dynasm!(a
         ; .arch x64
+        ; =>dispatch_any
+        ; xor r15d, r15d
         ; =>dispatch_l
+        // The code epoch before the checks (an invalidation racing with them leaves the
+        // slot stale, never wrongly valid).
+        ; mov rdi, QWORD code_epoch as i64
+        ; mov rdi, QWORD [rdi]
         ; mov rax, QWORD attention as i64
         ; cmp DWORD [rax], 0
         ; jne =>out
@@ -202,6 +250,18 @@ pub(crate) fn emit_prefix(base: usize, attention: usize) -> Option<(Vec<u8>, Pre
         ; add r12, r14
         ; mov r13, rdx
         ; and rax, -16
+        ; test r15, r15
+        ; jz =>go
+        ; mov QWORD [r15], rdx
+        ; mov r8, QWORD [rbx + TLB]
+        ; mov r8, QWORD [r8 + XEPOCH]
+        ; mov QWORD [r15 + 8], r8
+        ; mov QWORD [r15 + 16], rdi
+        ; mov QWORD [r15 + 24], rax
+        ; mov r8d, DWORD [rcx + JC_SPAN]
+        ; shr r8d, 8
+        ; mov QWORD [r15 + 32], r8
+        ; =>go
         ; jmp rax
         ; =>out
         ; mov eax, 1
@@ -215,6 +275,7 @@ pub(crate) fn emit_prefix(base: usize, attention: usize) -> Option<(Vec<u8>, Pre
             dispatch: base + dispatch,
             exit: base + exit,
             attention,
+            link: base + link,
         },
     ))
 }
@@ -239,7 +300,7 @@ fn call_op(a: &mut Asm, base: usize, op: &Op, i: usize, stub: DynamicLabel) -> O
 }
 
 /// Leaves the block after instruction `i` with NIA = rax & ea_mask (a taken branch).
-fn taken(a: &mut Asm, base: usize, p: &Prefix, i: usize) -> Option<()> {
+fn taken(a: &mut Asm, base: usize, p: &Prefix, i: usize, slot: Option<usize>) -> Option<()> {
     let n = i32::try_from(i + 1).ok()?;
     dynasm!(a
         ; .arch x64
@@ -247,8 +308,51 @@ fn taken(a: &mut Asm, base: usize, p: &Prefix, i: usize) -> Option<()> {
         ; mov QWORD [rbx + NIA], rax
         ; add QWORD [rbx + INSNS], n
     );
-    branch_to(a, base, p.dispatch, false);
+    exit_to(a, base, p, slot);
     Some(())
+}
+
+/// Goes to the successor whose EA is in rax (and NIA): through the exit's link slot if it
+/// has one, else through the dispatcher.
+fn exit_to(a: &mut Asm, base: usize, p: &Prefix, slot: Option<usize>) {
+    match slot {
+        Some(s) => {
+            dynasm!(a ; .arch x64 ; mov r15, QWORD s as i64);
+            branch_to(a, base, p.link, false);
+        }
+        None => branch_to(a, base, p.dispatch, false),
+    }
+}
+
+/// Link slots for the direct exits of the blocks being translated.
+pub(crate) struct SlotAlloc {
+    /// Address of the first slot.
+    pub ptr: usize,
+    /// Slots handed out.
+    pub next: usize,
+    /// Slots available.
+    pub cap: usize,
+}
+
+impl SlotAlloc {
+    /// An empty slot's address, or `None` when all are in use.
+    fn take(&mut self) -> Option<usize> {
+        if self.next >= self.cap {
+            return None;
+        }
+        let at = self.ptr + self.next * std::mem::size_of::<Slot>();
+        self.next += 1;
+        // SAFETY: `at` is slot `next - 1 < cap` of the allocation of `cap` slots owned by
+        // the `Jit`; no translated code runs while a block is being translated, so nothing
+        // else accesses it now.
+        unsafe { std::ptr::write(at as *mut Slot, [0; 5]) };
+        Some(at)
+    }
+}
+
+/// A slot from `slots`, if there is an allocator and room.
+fn slot(slots: &mut Option<&mut SlotAlloc>) -> Option<usize> {
+    slots.as_deref_mut().and_then(SlotAlloc::take)
 }
 
 /// LR = EA of instruction `i` + 4 (masked).
@@ -311,6 +415,7 @@ fn emit_branch(
     w: u32,
     i: usize,
     self_loop: Option<SelfLoop>,
+    mut slots: Option<&mut SlotAlloc>,
 ) -> Option<()> {
     let bo = (w >> 21) & 31;
     let bi = (w >> 16) & 31;
@@ -334,7 +439,7 @@ fn emit_branch(
             } else {
                 dynasm!(a ; .arch x64 ; lea rax, [r13 + off]);
             }
-            taken(a, base, p, i)
+            taken(a, base, p, i, slot(&mut slots))
         }
         16 if !aa && !lk && (bo == 16 || bo & 0x14 == 0x04) => {
             let bd = (w & 0xFFFC) as u16 as i16 as i32;
@@ -363,7 +468,7 @@ fn emit_branch(
                 Some(l) => taken_self(a, base, p, i, l)?,
                 None => {
                     dynasm!(a ; .arch x64 ; lea rax, [r13 + cia + bd]);
-                    taken(a, base, p, i)?;
+                    taken(a, base, p, i, slot(&mut slots))?;
                 }
             }
             dynasm!(a ; .arch x64 ; =>skip);
@@ -380,7 +485,7 @@ fn emit_branch(
             if lk {
                 link(a, i)?;
             }
-            taken(a, base, p, i)
+            taken(a, base, p, i, None)
         }
         _ => None,
     }
@@ -393,6 +498,7 @@ pub(crate) fn emit_block(
     cx: &mut Cx,
     p: &Prefix,
     page_gen: Option<(usize, u32)>,
+    slots: &mut SlotAlloc,
 ) -> Option<Vec<u8>> {
     let mut a = Asm::new(base);
     // Whether every op is translated inline (a trial run into a scratch assembler).
@@ -401,7 +507,7 @@ pub(crate) fn emit_block(
         let mut tcx = Cx { ..*cx };
         ops.iter().enumerate().all(|(i, op)| {
             int::emit(&mut t, &mut tcx, op.raw)
-                || emit_branch(&mut t, base, p, op.raw, i, None).is_some()
+                || emit_branch(&mut t, base, p, op.raw, i, None, None).is_some()
                 || mem::emit(&mut t, op.raw, cx.le, cx.code).is_some()
         })
     };
@@ -424,7 +530,7 @@ pub(crate) fn emit_block(
         if int::emit(&mut a, cx, op.raw) {
             continue;
         }
-        if emit_branch(&mut a, base, p, op.raw, i, self_loop).is_some() {
+        if emit_branch(&mut a, base, p, op.raw, i, self_loop, Some(&mut *slots)).is_some() {
             continue;
         }
         if let Some((miss, cont)) = mem::emit(&mut a, op.raw, cx.le, cx.code) {
@@ -444,7 +550,7 @@ pub(crate) fn emit_block(
         ; mov QWORD [rbx + NIA], rax
         ; add QWORD [rbx + INSNS], len
     );
-    branch_to(&mut a, base, p.dispatch, false);
+    exit_to(&mut a, base, p, slots.take());
     for (i, miss, cont) in slow {
         let stub = a.new_dynamic_label();
         stubs.push((stub, i + 1));
