@@ -63,6 +63,13 @@ impl IrqChip {
         })
     }
 
+    pub(crate) fn set_ack_listener(&self, l: Option<Arc<dyn hvapi::irq::IrqAckListener>>) {
+        match self {
+            IrqChip::Xics(x) => x.set_ack_listener(l),
+            IrqChip::Xive(x) => x.set_ack_listener(l),
+        }
+    }
+
     pub(crate) fn connect(&self, server: u32) -> Result<(), DeviceError> {
         match self {
             IrqChip::Xics(x) => x.connect_vcpu(server),

@@ -16,6 +16,7 @@
 pub mod bus;
 mod hcall;
 pub mod irqchip;
+pub mod routing;
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -48,6 +49,9 @@ pub enum VmError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// The interrupt router could not be set up (epoll or eventfd creation failed).
+    #[error("cannot set up interrupt routing: {0}")]
+    Routing(String),
 }
 
 /// Registered per-vCPU PAPR areas (H_REGISTER_VPA).
@@ -73,6 +77,8 @@ pub(crate) struct VmInner {
     sink: Arc<VcpuSink>,
     vpas: Mutex<Vec<VpaRegs>>,
     tce: Arc<tce::TceRegistry>,
+    /// GSI routing and irqfds; its irqchip 0 is `injector`.
+    router: irq_routing::Router,
     nr_vcpus: u32,
     /// Whether the H_INT_* hcalls are served (see [`Vm::set_xive_hcalls_enabled`]).
     xive_hcalls: std::sync::atomic::AtomicBool,
@@ -104,16 +110,21 @@ impl Vm {
         let sink = Arc::new(VcpuSink {
             vcpus: cpus.iter().map(|c| c.shared()).collect(),
         });
+        let injector = Arc::new(ActiveInjector {
+            chip: RwLock::new(None),
+        });
+        let router = irq_routing::Router::new(irq_routing::RouterConfig::default())
+            .map_err(|e| VmError::Routing(e.to_string()))?;
+        router.set_irqchip(Some(injector.clone()));
         let inner = Arc::new(VmInner {
             mem,
             part,
             bus,
-            injector: Arc::new(ActiveInjector {
-                chip: RwLock::new(None),
-            }),
+            injector,
             sink,
             vpas: Mutex::new(vec![VpaRegs::default(); cfg.vcpus as usize]),
             tce: Arc::new(tce::TceRegistry::new(tce::TceConfig::default())),
+            router,
             nr_vcpus: cfg.vcpus,
             xive_hcalls: std::sync::atomic::AtomicBool::new(true),
         });
@@ -245,6 +256,8 @@ impl Vm {
         for s in 0..n {
             chip.connect(s)?;
         }
+        // Guest EOIs of level-sensitive sources re-sample the irqfds that hold them.
+        chip.set_ack_listener(Some(self.inner.router.ack_listener()));
         *g = Some(chip.clone());
         tracing::debug!(?kind, "interrupt controller created");
         Ok(chip)
@@ -260,6 +273,7 @@ impl Vm {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let chip = g.take().ok_or(DeviceError::NotFound)?;
+        chip.set_ack_listener(None);
         for s in 0..self.inner.nr_vcpus {
             let _ = chip.disconnect(s);
         }
