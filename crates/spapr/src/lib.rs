@@ -10,6 +10,7 @@
 
 pub mod cas;
 pub mod console;
+pub mod ddw;
 pub mod dt;
 pub mod loader;
 pub mod machine;

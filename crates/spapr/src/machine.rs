@@ -672,6 +672,12 @@ impl Machine {
         &self.shared.vm
     }
 
+    /// The state the RTAS and hcall handlers see (unit tests).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Runs until the guest powers off, panics, reboots or the user quits. Returns `None`
     /// for a reboot.
     pub fn run(self) -> Option<MachineExit> {

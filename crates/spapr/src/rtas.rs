@@ -37,6 +37,10 @@ pub const RTAS_TOKENS: &[(&str, u32)] = &[
     ("check-exception", 0x200e),
     ("event-scan", 0x200f),
     ("ibm,os-term", 0x201f),
+    ("ibm,query-pe-dma-window", crate::ddw::QUERY_PE_DMA_WINDOW),
+    ("ibm,create-pe-dma-window", crate::ddw::CREATE_PE_DMA_WINDOW),
+    ("ibm,remove-pe-dma-window", crate::ddw::REMOVE_PE_DMA_WINDOW),
+    ("ibm,reset-pe-dma-window", crate::ddw::RESET_PE_DMA_WINDOW),
     ("ibm,nmi-register", 0x202b),
     ("ibm,nmi-interlock", 0x202c),
 ];
@@ -273,6 +277,14 @@ pub fn call(shared: &Shared, caller: u32, addr: u64) -> RtasOutcome {
             }
         }
         "ibm,nmi-interlock" => a.status(SUCCESS),
+        "ibm,query-pe-dma-window"
+        | "ibm,create-pe-dma-window"
+        | "ibm,remove-pe-dma-window"
+        | "ibm,reset-pe-dma-window" => {
+            // The PE is found by BUID (QEMU's behaviour) until the PHB provides its lookup.
+            let lookup = crate::ddw::ByBuid(shared.vm.tce());
+            let _ = crate::ddw::call(&shared.vm, &lookup, token, base);
+        }
         _ => {
             a.status(PARAM_ERROR);
             return RtasOutcome::Return(hvapi::hcall::H_PARAMETER);
