@@ -42,6 +42,14 @@ impl IrqChip {
         }
     }
 
+    /// Releases a claimed source (nothing if it was not claimed).
+    pub fn free(&self, irq: u32) {
+        let _ = match self {
+            IrqChip::Xics(x) => x.free_irq(irq).map_err(|e| e.to_string()),
+            IrqChip::Xive(x) => x.free(irq).map_err(|e| e.to_string()),
+        };
+    }
+
     /// Captures the device state.
     pub fn save(&self) -> IrqChipState {
         match self {

@@ -106,9 +106,13 @@ impl Guest {
 
     /// Claims `irq` and routes it to vCPU 0, enabled.
     fn claim(&mut self, irq: u32, lsi: bool) {
-        let chip = self.chip();
-        chip.claim(irq, lsi).unwrap();
-        match chip {
+        self.chip().claim(irq, lsi).unwrap();
+        self.route(irq);
+    }
+
+    /// Routes the (claimed) source `irq` to vCPU 0 and enables it, as Linux does.
+    fn route(&mut self, irq: u32) {
+        match self.chip() {
             IrqChip::Xics(x) => x.rtas_set_xive(irq, 0, XICS_PRIO as u32).unwrap(),
             IrqChip::Xive(x) => {
                 let (r, _) = hcall(
@@ -527,6 +531,52 @@ fn errors_as_kvm() {
     assert_eq!(vm.gsi_routing(), old);
     // A GSI missing from an explicit table: -ENOENT.
     assert_eq!(vm.set_irq_line(5, 1).unwrap_err().errno(), -2);
+}
+
+#[test]
+fn claims_survive_controller_switches() {
+    let mut g = Guest::new(None);
+    // Claimed before any controller exists (the PHB at machine creation), and errors.
+    g.vm.claim_irq(S1, false).unwrap();
+    g.vm.claim_irq(L, true).unwrap();
+    assert_eq!(
+        g.vm.claim_irq(S1, true),
+        Err(hvapi::device::DeviceError::Busy)
+    );
+    for bad in [0, 0xFFF, 0x2000, u32::MAX] {
+        assert_eq!(
+            g.vm.claim_irq(bad, false),
+            Err(hvapi::device::DeviceError::Invalid)
+        );
+    }
+    assert_eq!(g.vm.claimed_irqs(), vec![(S1, false), (L, true)]);
+    for kind in [DeviceKind::Xive, DeviceKind::Xics, DeviceKind::Xive] {
+        g.start(kind);
+        // No claim on the new controller: the VM replayed them (with their kind).
+        g.route(S1);
+        g.route(L);
+        assert_eq!(g.vm.signal_msi(SPAPR_PCI_MSI_WINDOW, S1, None), Ok(true));
+        assert_eq!(g.take(), S1, "{kind:?}");
+        g.vm.set_irq_line(L, 1).unwrap();
+        assert_eq!(g.take(), L, "{kind:?}");
+        assert_eq!(g.take(), L, "{kind:?}: level source, still asserted");
+        g.vm.set_irq_line(L, 0).unwrap();
+        assert!(wait_until(|| g.line()));
+        assert_eq!(g.ack(), Some(L));
+        g.eoi(L);
+        assert!(g.quiet());
+        g.vm.destroy_irqchip().unwrap();
+    }
+    // Claimed with a controller present, and freed.
+    g.start(DeviceKind::Xics);
+    g.vm.claim_irq(S2, false).unwrap();
+    g.route(S2);
+    assert_eq!(g.vm.signal_msi(0, S2, None), Ok(true));
+    assert_eq!(g.take(), S2);
+    g.vm.free_irq(S2).unwrap();
+    assert_eq!(g.vm.free_irq(S2), Err(hvapi::device::DeviceError::NotFound));
+    assert_eq!(g.vm.signal_msi(0, S2, None), Err(InjectError::NoSource(S2)));
+    assert_eq!(g.vm.claimed_irqs(), vec![(S1, false), (L, true)]);
 }
 
 /// The intended resample behaviour on XIVE (see [`drain_xive_lsi_replay`]): the EOI of a
