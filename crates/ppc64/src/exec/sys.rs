@@ -424,8 +424,12 @@ pub(crate) fn scv(c: &mut Core, op: &Op, cia: u64) -> Flow {
         new |= msr::LE;
     }
     let ail = (lp & lpcr::AIL) >> lpcr::AIL_SHIFT;
-    let target = if ail == 3 && old & (msr::IR | msr::DR) == (msr::IR | msr::DR) {
+    // AIL 2 and 3 turn translation on; only AIL 3 moves the vector (AIL 2 keeps 0x17000).
+    let reloc = ail >= 2 && old & (msr::IR | msr::DR) == (msr::IR | msr::DR);
+    if reloc {
         new |= msr::IR | msr::DR;
+    }
+    let target = if reloc && ail == 3 {
         0xC000_0000_0000_3000 + 32 * lev
     } else {
         0x1_7000 + 32 * lev
