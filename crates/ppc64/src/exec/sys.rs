@@ -154,7 +154,8 @@ pub fn read_spr(c: &mut Core, n: u16) -> u64 {
         spr::FSCR => c.fscr,
         spr::UAMOR => c.uamor,
         spr::PSPB => c.pspb,
-        spr::DPDES => 0,
+        // Thread 0 (the only one) is bit 63, as QEMU and KVM report it.
+        spr::DPDES => c.doorbell as u64,
         spr::VRSAVE => c.vrsave,
         spr::SPRG3_U => c.sprg[3],
         spr::TBL_R => c.timebase(),
