@@ -540,12 +540,18 @@ fn tlbi_scope(c: &Core, op: &Op) -> Option<Inval> {
     }
 }
 
+/// Partition-scoped invalidations (PRS = 0) in a radix partition (LPCR[HR] = 1) are
+/// hypervisor privileged.
+fn partition_scoped(c: &Core, op: &Op) -> bool {
+    op.raw & (1 << 17) == 0 && c.partition().lpcr() & lpcr::HR != 0
+}
+
 /// tlbie: invalidate translations on every vCPU.
 pub(crate) fn tlbie(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    if c.partition().lpcr() & lpcr::GTSE == 0 {
+    if c.partition().lpcr() & lpcr::GTSE == 0 || partition_scoped(c, op) {
         return c.privileged(cia);
     }
     if let Some(what) = tlbi_scope(c, op) {
@@ -562,7 +568,7 @@ pub(crate) fn tlbie(c: &mut Core, op: &Op, cia: u64) -> Flow {
 
 /// tlbiel: invalidate this vCPU's translations.
 pub(crate) fn tlbiel(c: &mut Core, op: &Op, cia: u64) -> Flow {
-    if c.problem_state() {
+    if c.problem_state() || partition_scoped(c, op) {
         return c.privileged(cia);
     }
     if let Some(what) = tlbi_scope(c, op) {
