@@ -42,6 +42,27 @@ impl IrqChip {
         }
     }
 
+    /// Captures the device state.
+    pub fn save(&self) -> IrqChipState {
+        match self {
+            IrqChip::Xics(x) => IrqChipState::Xics(x.save()),
+            IrqChip::Xive(x) => IrqChipState::Xive(x.save()),
+        }
+    }
+
+    /// Loads `st` into this device (which must be of the same kind).
+    pub fn restore(&self, st: &IrqChipState) -> Result<(), DeviceError> {
+        let r = match (self, st) {
+            (IrqChip::Xics(x), IrqChipState::Xics(s)) => x.restore(s).map_err(|e| e.to_string()),
+            (IrqChip::Xive(x), IrqChipState::Xive(s)) => x.restore(s).map_err(|e| e.to_string()),
+            _ => return Err(DeviceError::Invalid),
+        };
+        r.map_err(|e| {
+            tracing::warn!("interrupt controller state refused: {e}");
+            DeviceError::Invalid
+        })
+    }
+
     pub(crate) fn connect(&self, server: u32) -> Result<(), DeviceError> {
         match self {
             IrqChip::Xics(x) => x.connect_vcpu(server),
@@ -108,4 +129,51 @@ impl MmioDevice for TimaMmio {
     fn write(&self, vcpu: u32, offset: u64, data: &[u8]) {
         self.0.tima_write(vcpu, offset, data)
     }
+}
+
+/// A saved interrupt controller (see [`crate::Vm::save_irqchip`]); serialisable, for
+/// snapshots and migration.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum IrqChipState {
+    /// XICS: sources and presenters.
+    Xics(xics::XicsState),
+    /// XIVE: sources, event queues and presenters.
+    Xive(xive::XiveState),
+}
+
+impl IrqChipState {
+    /// The kind of device the state belongs to.
+    pub fn kind(&self) -> DeviceKind {
+        match self {
+            IrqChipState::Xics(_) => DeviceKind::Xics,
+            IrqChipState::Xive(_) => DeviceKind::Xive,
+        }
+    }
+
+    /// Checks what can be checked before a device is (re)created for the image: the
+    /// image must not hold a presenter for a vCPU the VM does not have.
+    pub(crate) fn validate_for(&self, nr_vcpus: u32) -> Result<(), DeviceError> {
+        let servers = match self {
+            IrqChipState::Xics(s) => s.icps.iter().map(|p| p.server).max(),
+            IrqChipState::Xive(s) => s.presenters.iter().map(|p| p.server).max(),
+        };
+        if servers.is_some_and(|m| m >= nr_vcpus) {
+            tracing::warn!(
+                servers,
+                nr_vcpus,
+                "interrupt controller state for another VM shape"
+            );
+            return Err(DeviceError::Invalid);
+        }
+        Ok(())
+    }
+}
+
+/// A vCPU's interrupt presenter state, as KVM's one-reg interface carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PresenterState {
+    /// XICS ICP: `CPPR << 56 | XISR << 32 | MFRR << 24 | PPRI << 16`.
+    Icp(u64),
+    /// XIVE OS ring: NSR, CPPR, IPB, LSMFB, ACK_CNT, INC, AGE, PIPR, then 8 zero bytes.
+    Vp([u8; 16]),
 }

@@ -27,8 +27,8 @@ use ppc64::{Cpu, Exit, Partition, Ram, VcpuShared};
 use vm_memory::GuestAddress;
 
 pub use bus::{MmioBus, MmioDevice};
-pub use irqchip::IrqChip;
 use irqchip::{ActiveInjector, EsbMmio, TimaMmio, VcpuSink};
+pub use irqchip::{IrqChip, IrqChipState, PresenterState};
 
 /// VM creation parameters.
 #[derive(Clone, Copy, Debug)]
@@ -276,6 +276,44 @@ impl Vm {
     }
 }
 
+impl Vm {
+    /// Captures the interrupt controller's whole state (sources, event queues or source
+    /// priorities, and every vCPU's presenter), or `None` when there is no controller. The
+    /// cut is consistent: an event in flight is either entirely in the image or not
+    /// started. Guest RAM (XIVE event queue pages) is captured with the rest of memory.
+    pub fn save_irqchip(&self) -> Option<IrqChipState> {
+        self.irqchip().map(|c| c.save())
+    }
+
+    /// Loads a state captured by [`save_irqchip`](Self::save_irqchip), creating the
+    /// controller of the image's kind first if the active one is of the other kind (or
+    /// there is none), as a restored guest that negotiated the other mode at CAS needs.
+    /// The image is validated before anything changes: a bad image returns `Invalid` with
+    /// the current controller left as it was. Every vCPU's external line is re-driven.
+    pub fn restore_irqchip(&self, st: &IrqChipState) -> Result<(), DeviceError> {
+        st.validate_for(self.inner.nr_vcpus)?;
+        match self.irqchip() {
+            Some(c) if c.kind() == st.kind() => c.restore(st),
+            current => {
+                // Switching kinds: keep the current device's state to put it back if the
+                // image turns out to be bad.
+                let old = current.map(|c| c.save());
+                if old.is_some() {
+                    self.destroy_irqchip()?;
+                }
+                let r = self.create_irqchip(st.kind()).and_then(|c| c.restore(st));
+                if r.is_err() {
+                    let _ = self.destroy_irqchip();
+                    if let Some(o) = old {
+                        self.create_irqchip(o.kind())?.restore(&o)?;
+                    }
+                }
+                r
+            }
+        }
+    }
+}
+
 /// Why [`Vcpu::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VcpuExit {
@@ -324,6 +362,40 @@ impl Vcpu {
                 Exit::Checkstop => return VcpuExit::Checkstop,
             }
         }
+    }
+
+    /// The vCPU's interrupt presenter state (`KVM_REG_PPC_ICP_STATE` in XICS mode,
+    /// `KVM_REG_PPC_VP_STATE` in XIVE mode). `NotFound` without a controller.
+    pub fn irq_state(&self) -> Result<PresenterState, DeviceError> {
+        let chip = self.active_chip()?;
+        let id = self.id();
+        match chip {
+            IrqChip::Xics(x) => x.get_icp_state(id).map(PresenterState::Icp),
+            IrqChip::Xive(x) => x.get_vp_state(id).map(PresenterState::Vp),
+        }
+    }
+
+    /// Sets the presenter state read by [`irq_state`](Self::irq_state). `Invalid` if the
+    /// state is for the other controller or is inconsistent; the external line is
+    /// re-driven to match.
+    pub fn set_irq_state(&self, st: &PresenterState) -> Result<(), DeviceError> {
+        let chip = self.active_chip()?;
+        let id = self.id();
+        match (chip, st) {
+            (IrqChip::Xics(x), PresenterState::Icp(v)) => x.set_icp_state(id, *v),
+            (IrqChip::Xive(x), PresenterState::Vp(v)) => x.set_vp_state(id, v),
+            _ => Err(DeviceError::Invalid),
+        }
+    }
+
+    fn active_chip(&self) -> Result<IrqChip, DeviceError> {
+        self.vm
+            .injector
+            .chip
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(DeviceError::NotFound)
     }
 
     /// Writes a hypercall's results: r3 = status, r4.. = outputs.

@@ -7,7 +7,9 @@
 //! linearly in the pass count (every kernel is `setup + n × pass`). Prints a table and
 //! writes it as markdown to `$CARGO_TARGET_TMPDIR/kernels.md` for `docs/BENCHMARKS.md`.
 //!
-//! Run: `cargo bench -p ppc64-user --bench kernels` (optionally `PPC64_BENCH_SCALE=0.1`).
+//! Run: `cargo bench -p ppc64-user --bench kernels` (optionally `PPC64_BENCH_SCALE=0.1`;
+//! `BENCHMARKS_MD=docs/BENCHMARKS.md`, relative to the workspace root, replaces the section
+//! between `<!-- cpu-kernels:begin -->` and `<!-- cpu-kernels:end -->` of that file).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -210,8 +212,9 @@ fn main() {
             mips_o / mips_q
         ));
     }
+    let host = host_line();
     let md = format!(
-        "Command: `cargo bench -p ppc64-user --bench kernels`{}\n\n\
+        "Command: `cargo bench -p ppc64-user --bench kernels`{}\n\n{host}\n\n\
          | kernel | what | guest instructions | ours (s) | ours MIPS | qemu-ppc64le 7.2 (s) | qemu MIPS | ours/qemu |\n\
          |---|---|---|---|---|---|---|---|\n{}\n\n\
          Instruction counts are exact counts of our CPU (single-stepped calibration runs, \
@@ -227,4 +230,48 @@ fn main() {
     let md_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kernels.md");
     std::fs::write(&md_path, &md).expect("write markdown");
     println!("\n{md}\n(written to {})", md_path.display());
+    if let Some(doc) = std::env::var_os("BENCHMARKS_MD") {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = root.join(doc);
+        let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
+        let (b, e) = ("<!-- cpu-kernels:begin -->", "<!-- cpu-kernels:end -->");
+        let new = match (old.find(b), old.find(e)) {
+            (Some(i), Some(j)) if j > i => {
+                format!("{}{b}\n{}\n{}", &old[..i], md.trim_end(), &old[j..])
+            }
+            _ => format!("{}\n\n{b}\n{}\n{e}\n", old.trim_end(), md.trim_end()),
+        };
+        std::fs::write(&path, new).expect("write BENCHMARKS_MD");
+        println!("updated {}", path.display());
+    }
+}
+
+/// Host CPU, core count, load average and QEMU version, for the record.
+fn host_line() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    let qemu = Command::new("qemu-ppc64le")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    format!("Host: {cpu}, {n} CPUs, load average {load} at the start. {qemu}.")
 }

@@ -920,7 +920,24 @@ impl Core {
 
     /// Reads `buf.len()` (≤ 4096) bytes at `ea` in memory order, through translation, RAM
     /// or MMIO. Nothing is changed on a fault.
+    #[inline]
     pub fn read_bytes(&mut self, ea: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        // Fast path: inside one page with a cached translation.
+        if buf.len() <= 4096 - (ea & TLB_PAGE_MASK) as usize {
+            let m = self.dset(ea);
+            if let Some(e) = self.tlb.sets[m].find(Access::Read, ea, self.tlb.tag(m, ea)) {
+                let p = ea.wrapping_add(e.addend) as *const u8;
+                // SAFETY: TLB entries are only created for RAM pages, and the check above
+                // keeps the whole copy inside that 4 KiB page.
+                unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+                return Ok(());
+            }
+        }
+        self.read_bytes_slow(ea, buf)
+    }
+
+    #[inline(never)]
+    fn read_bytes_slow(&mut self, ea: u64, buf: &mut [u8]) -> Result<(), Fault> {
         let (pieces, n) = self.translate_pieces(ea, buf.len(), Access::Read)?;
         self.check_mmio_pieces(&pieces[..n])?;
         let mut off = 0;
@@ -950,7 +967,27 @@ impl Core {
 
     /// Writes `buf` (≤ 4096 bytes) at `ea` in memory order. Every page is translated before
     /// anything is written, so a fault leaves memory untouched.
+    #[inline]
     pub fn write_bytes(&mut self, ea: u64, buf: &[u8]) -> Result<(), Fault> {
+        // Fast path: inside one page with a cached translation.
+        if buf.len() <= 4096 - (ea & TLB_PAGE_MASK) as usize {
+            let m = self.dset(ea);
+            if let Some(e) = self.tlb.sets[m].find(Access::Write, ea, self.tlb.tag(m, ea)) {
+                let p = ea.wrapping_add(e.addend) as *mut u8;
+                let page = (p as usize).wrapping_sub(self.ram_base) >> CODE_PAGE_SHIFT;
+                if self.part.code.is_code(page) {
+                    self.part.code.invalidate(page);
+                }
+                // SAFETY: as in `read_bytes`.
+                unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), p, buf.len()) };
+                return Ok(());
+            }
+        }
+        self.write_bytes_slow(ea, buf)
+    }
+
+    #[inline(never)]
+    fn write_bytes_slow(&mut self, ea: u64, buf: &[u8]) -> Result<(), Fault> {
         let (pieces, n) = self.translate_pieces(ea, buf.len(), Access::Write)?;
         self.check_mmio_pieces(&pieces[..n])?;
         let mut off = 0;

@@ -4,7 +4,7 @@
 use super::fpscr;
 use super::fpu::{self, D, Env, Op2, R, SD};
 use super::soft::Rm;
-use super::{fp_off, fp_unavailable, fpr, set_fpr};
+use super::{fast, fast_ok, fp_off, fp_unavailable, fpr, host_fma, set_fpr};
 use crate::core::{Core, Flow};
 use crate::op::{Handler, Op, field};
 
@@ -247,111 +247,20 @@ fn complete<const RC: bool>(c: &mut Core, t: u8, r: R, cia: u64) -> Flow {
     Flow::Next
 }
 
-/// The fast-path completion: a normal result, no exception but possibly inexact.
+/// The completion of a fast-path result (zero or normal, maybe inexact): the same FPSCR
+/// update as [`complete`].
 #[inline(always)]
-fn complete_fast<const RC: bool>(
-    c: &mut Core,
-    t: u8,
-    v: u64,
-    fi: bool,
-    fr: bool,
-    cia: u64,
-) -> Flow {
-    set_fpr(c, t, v);
-    let cls = if (v as i64) < 0 {
-        fpscr::class::NNORM
-    } else {
-        fpscr::class::PNORM
-    };
-    let mut f = c.fpscr & !(fpscr::FR | fpscr::FI | fpscr::FPRF);
-    f |= (cls as u64) << fpscr::FPRF_SHIFT;
-    if fi {
-        f |= fpscr::FI;
-        if fr {
-            f |= fpscr::FR;
-        }
-        if f & fpscr::XX == 0 {
-            f |= fpscr::XX | fpscr::FX;
-        }
-        if f & fpscr::XE != 0 {
-            c.fpscr = fpscr::derive(f);
-            if RC {
-                fpscr::set_cr1(c);
-            }
-            return fpscr::check_trap(c, fpscr::XX, cia);
-        }
-    }
-    c.fpscr = f;
+fn complete_fast<const RC: bool>(c: &mut Core, t: u8, r: fast::Res, cia: u64) -> Flow {
+    set_fpr(c, t, r.bits);
+    let st = r.status();
+    fpscr::update(c, &st, Some(fast::class_d(r.bits)));
     if RC {
         fpscr::set_cr1(c);
     }
+    if st.exc != 0 {
+        return fpscr::check_trap(c, st.exc, cia);
+    }
     Flow::Next
-}
-
-// ---- host fast path -------------------------------------------------------------------------------
-
-/// Biased exponent of a double.
-#[inline(always)]
-fn bexp(x: u64) -> u64 {
-    (x >> 52) & 0x7FF
-}
-
-/// Whether a double is normal and comfortably away from the underflow range.
-#[inline(always)]
-fn safe(x: u64) -> bool {
-    let e = bexp(x);
-    (108..0x7FF).contains(&e)
-}
-
-/// Double-precision `a op b` in round-to-nearest on the host FPU, when every operand and
-/// the result are normal numbers far enough from underflow that the rounding error is
-/// exactly computable. Returns (result, FI, FR).
-#[inline(always)]
-pub(crate) fn fast2(op: Op2, a: u64, b: u64) -> Option<(u64, bool, bool)> {
-    if !safe(a) || !safe(b) {
-        return None;
-    }
-    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
-    let (r, err_neg, inexact) = match op {
-        Op2::Add | Op2::Sub => {
-            let y = if op == Op2::Sub { -y } else { y };
-            let s = x + y;
-            // TwoSum: the exact error of the rounded sum.
-            let bb = s - x;
-            let e = (x - (s - bb)) + (y - bb);
-            (s, e < 0.0, e != 0.0)
-        }
-        Op2::Mul => {
-            let p = x * y;
-            let e = x.mul_add(y, -p);
-            (p, e < 0.0, e != 0.0)
-        }
-        Op2::Div => {
-            let q = x / y;
-            let r = (-q).mul_add(y, x);
-            // exact = q + r / y
-            (q, (r < 0.0) != (y < 0.0), r != 0.0)
-        }
-    };
-    let rb = r.to_bits();
-    if !safe(rb) {
-        return None;
-    }
-    // FR: the magnitude was rounded up, i.e. the error has the opposite sign of r.
-    let fr = inexact && (err_neg != (r < 0.0));
-    Some((rb, inexact, fr))
-}
-
-/// √a on the host FPU (round-to-nearest), same conditions as [`fast2`].
-#[inline(always)]
-pub(crate) fn fast_sqrt(a: u64) -> Option<(u64, bool, bool)> {
-    if !safe(a) || (a as i64) < 0 {
-        return None;
-    }
-    let x = f64::from_bits(a);
-    let s = x.sqrt();
-    let r = (-s).mul_add(s, x);
-    Some((s.to_bits(), r != 0.0, r < 0.0))
 }
 
 // ---- A-form arithmetic ---------------------------------------------------------------------------
@@ -373,7 +282,11 @@ fn op2_of(k: u8) -> Op2 {
 
 /// `fadd`/`fsub`/`fmul`/`fdiv` and their single forms. `fmul` takes FRC as the second
 /// operand.
-fn farith<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn farith<const K: u8, const SP: bool, const HW: bool, const RC: bool>(
+    c: &mut Core,
+    op: &Op,
+    cia: u64,
+) -> Flow {
     need_fp!(c, cia);
     let a = fpr(c, op.ra);
     let b = if K == MUL {
@@ -381,11 +294,10 @@ fn farith<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, ci
     } else {
         fpr(c, op.rb)
     };
-    if !SP
-        && c.fpscr & fpscr::RN == 0
-        && let Some((v, fi, fr)) = fast2(op2_of(K), a, b)
+    if fast_ok()
+        && let Some(r) = fast::arith::<K, SP, HW>(a, b, c.fpscr)
     {
-        return complete_fast::<RC>(c, op.rt, v, fi, fr, cia);
+        return complete_fast::<RC>(c, op.rt, r, cia);
     }
     let env = Env::new(c.fpscr);
     let r = if SP {
@@ -397,14 +309,13 @@ fn farith<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, ci
 }
 
 /// `fsqrt[s]`.
-fn fsqrt<const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn fsqrt<const SP: bool, const HW: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
     let b = fpr(c, op.rb);
-    if !SP
-        && c.fpscr & fpscr::RN == 0
-        && let Some((v, fi, fr)) = fast_sqrt(b)
+    if fast_ok()
+        && let Some(r) = fast::sqrt::<SP, HW>(b, c.fpscr)
     {
-        return complete_fast::<RC>(c, op.rt, v, fi, fr, cia);
+        return complete_fast::<RC>(c, op.rt, r, cia);
     }
     let env = Env::new(c.fpscr);
     let r = if SP {
@@ -433,15 +344,26 @@ fn festimate<const RSQRT: bool, const SP: bool, const RC: bool>(
     complete::<RC>(c, op.rt, r, cia)
 }
 
-/// FMA family: M = 0 madd, 1 msub, 2 nmsub, 3 nmadd.
-fn ffma<const M: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+/// FMA family: M = [`fast::FMA_SUB`] | [`fast::FMA_NEG`] bits: 0 madd, 1 msub, 2 nmadd,
+/// 3 nmsub.
+fn ffma<const M: u8, const SP: bool, const HW: bool, const RC: bool>(
+    c: &mut Core,
+    op: &Op,
+    cia: u64,
+) -> Flow {
     need_fp!(c, cia);
-    let a = fpr(c, op.ra) as u128;
-    let b = fpr(c, op.rb) as u128;
-    let cc = fpr(c, op.rc) as u128;
+    let a = fpr(c, op.ra);
+    let b = fpr(c, op.rb);
+    let cc = fpr(c, op.rc);
+    if fast_ok()
+        && let Some(r) = fast::fma::<M, SP, HW>(a, cc, b, c.fpscr)
+    {
+        return complete_fast::<RC>(c, op.rt, r, cia);
+    }
+    let (a, b, cc) = (a as u128, b as u128, cc as u128);
     let env = Env::new(c.fpscr);
-    let sub = M == 1 || M == 2;
-    let neg = M >= 2;
+    let sub = M & fast::FMA_SUB != 0;
+    let neg = M & fast::FMA_NEG != 0;
     let r = if SP {
         fpu::fma(&env, D, SD, a, cc, b, sub, neg)
     } else {
@@ -500,9 +422,18 @@ fn fmrg<const EVEN: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// `frsp`.
 fn frsp<const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
-    let b = fpr(c, op.rb) as u128;
+    let b = fpr(c, op.rb);
+    if fast_ok()
+        && let Some(r) = fast::d_to_s(b, c.fpscr)
+    {
+        let r = fast::Res {
+            bits: fast::s_to_d(r.bits),
+            ..r
+        };
+        return complete_fast::<RC>(c, op.rt, r, cia);
+    }
     let env = Env::new(c.fpscr);
-    let r = fpu::convert(&env, D, SD, b);
+    let r = fpu::convert(&env, D, SD, b as u128);
     complete::<RC>(c, op.rt, r, cia)
 }
 
@@ -513,7 +444,20 @@ fn fcti<const W: bool, const U: bool, const Z: bool, const RC: bool>(
     cia: u64,
 ) -> Flow {
     need_fp!(c, cia);
-    let b = fpr(c, op.rb) as u128;
+    let b = fpr(c, op.rb);
+    let rm = if Z { 1 } else { c.fpscr };
+    if fast_ok()
+        && let Some((_, r)) = fast::to_int::<W, U>(b, rm)
+    {
+        set_fpr(c, op.rt, int_image(r.bits, W, U));
+        let st = r.status();
+        fpscr::update(c, &st, None);
+        if RC {
+            fpscr::set_cr1(c);
+        }
+        return fpscr::check_trap(c, st.exc, cia);
+    }
+    let b = b as u128;
     let env = if Z {
         Env::with_rm(c.fpscr, Rm::Zero)
     } else {
@@ -543,18 +487,40 @@ pub(crate) fn cvt_to_int(env: &Env, fin: super::soft::Fmt, b: u128, w: bool, u: 
         (false, true) => (0, u64::MAX as i128, 0),
     };
     let mut r = fpu::to_int(env, fin, b, min, max, nan);
-    r.bits = (r.bits as i128 as i64) as u64 as u128;
-    if w && (u || fin.is_nan(b)) {
-        // QEMU's images: unsigned words zero-extended, the NaN result 0x8000_0000 too.
-        r.bits &= 0xFFFF_FFFF;
-    }
+    r.bits = int_image(r.bits as u64, w, u || fin.is_nan(b)) as u128;
     r
+}
+
+/// The 64-bit register image of a conversion result (the integer's two's-complement
+/// bits): QEMU's images have unsigned words zero-extended, and the NaN result 0x8000_0000
+/// too (`u` is then set).
+#[inline(always)]
+pub(crate) fn int_image(v: u64, w: bool, u: bool) -> u64 {
+    if w && u { v & 0xFFFF_FFFF } else { v }
 }
 
 /// Integer → float: U = unsigned source, SP = round to single.
 fn fcfid<const U: bool, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
     let b = fpr(c, op.rb);
+    if fast_ok() {
+        let (neg, mag) = if U {
+            (false, b)
+        } else {
+            ((b as i64) < 0, (b as i64).unsigned_abs())
+        };
+        let r = if SP {
+            fast::from_int::<24>(neg, mag, c.fpscr).map(|r| fast::Res {
+                bits: fast::s_to_d(r.bits),
+                ..r
+            })
+        } else {
+            fast::from_int::<53>(neg, mag, c.fpscr)
+        };
+        if let Some(r) = r {
+            return complete_fast::<RC>(c, op.rt, r, cia);
+        }
+    }
     let v: i128 = if U { b as i128 } else { b as i64 as i128 };
     let env = Env::new(c.fpscr);
     let r = if SP {
@@ -568,7 +534,25 @@ fn fcfid<const U: bool, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, c
 /// `frin`/`friz`/`frip`/`frim` (M = 0/1/2/3).
 fn fri<const M: u8, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
-    let b = fpr(c, op.rb) as u128;
+    let b = fpr(c, op.rb);
+    let r = match M {
+        0 => fast::round_int::<4>(b),
+        1 => fast::round_int::<1>(b),
+        2 => fast::round_int::<2>(b),
+        _ => fast::round_int::<3>(b),
+    };
+    if fast_ok()
+        && let Some(r) = r
+    {
+        // The inexact result is not reported.
+        let r = fast::Res {
+            inexact: false,
+            inc: false,
+            ..r
+        };
+        return complete_fast::<RC>(c, op.rt, r, cia);
+    }
+    let b = b as u128;
     let env = Env::new(c.fpscr);
     let rm = match M {
         0 => Rm::NearAway,
@@ -583,9 +567,11 @@ fn fri<const M: u8, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// `fcmpu` / `fcmpo` (O).
 fn fcmp<const O: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_fp!(c, cia);
-    let (a, b) = (fpr(c, op.ra) as u128, fpr(c, op.rb) as u128);
-    let env = Env::new(c.fpscr);
-    let (cc, st) = fpu::compare(&env, D, a, b, O);
+    let (a, b) = (fpr(c, op.ra), fpr(c, op.rb));
+    let (cc, st) = match fast::cmp_d(a, b) {
+        Some(cc) if fast_ok() => (cc, fpscr::Status::default()),
+        _ => fpu::compare(&Env::new(c.fpscr), D, a as u128, b as u128, O),
+    };
     c.set_cr_field(op.rt as u32 >> 2, cc);
     fpscr::update_sticky(c, st.exc);
     c.fpscr = (c.fpscr & !fpscr::FPCC) | ((cc as u64) << fpscr::FPRF_SHIFT);
@@ -725,19 +711,27 @@ fn mcrfs(c: &mut Core, op: &Op, cia: u64) -> Flow {
 
 /// Op 59.
 pub(super) fn decode59(w: u32) -> Option<Op> {
+    if host_fma() {
+        decode59_::<true>(w)
+    } else {
+        decode59_::<false>(w)
+    }
+}
+
+fn decode59_<const HW: bool>(w: u32) -> Option<Op> {
     if w & 0x20 != 0 {
         let f: Handler = match (w >> 1) & 0x1F {
-            18 => rc!(w, farith, DIV, true),
-            20 => rc!(w, farith, SUB, true),
-            21 => rc!(w, farith, ADD, true),
-            22 => rc!(w, fsqrt, true),
+            18 => rc!(w, farith, DIV, true, HW),
+            20 => rc!(w, farith, SUB, true, HW),
+            21 => rc!(w, farith, ADD, true, HW),
+            22 => rc!(w, fsqrt, true, HW),
             24 => rc!(w, festimate, false, true),
-            25 => rc!(w, farith, MUL, true),
+            25 => rc!(w, farith, MUL, true, HW),
             26 => rc!(w, festimate, true, true),
-            28 => rc!(w, ffma, 1, true),
-            29 => rc!(w, ffma, 0, true),
-            30 => rc!(w, ffma, 2, true),
-            31 => rc!(w, ffma, 3, true),
+            28 => rc!(w, ffma, 1, true, HW),
+            29 => rc!(w, ffma, 0, true, HW),
+            30 => rc!(w, ffma, 3, true, HW),
+            31 => rc!(w, ffma, 2, true, HW),
             _ => return None,
         };
         return op(f, w, 0);
@@ -752,20 +746,28 @@ pub(super) fn decode59(w: u32) -> Option<Op> {
 
 /// Op 63 (classic FP; quad precision is delegated).
 pub(super) fn decode63(w: u32) -> Option<Op> {
+    if host_fma() {
+        decode63_::<true>(w)
+    } else {
+        decode63_::<false>(w)
+    }
+}
+
+fn decode63_<const HW: bool>(w: u32) -> Option<Op> {
     if w & 0x20 != 0 {
         let f: Handler = match (w >> 1) & 0x1F {
-            18 => rc!(w, farith, DIV, false),
-            20 => rc!(w, farith, SUB, false),
-            21 => rc!(w, farith, ADD, false),
-            22 => rc!(w, fsqrt, false),
+            18 => rc!(w, farith, DIV, false, HW),
+            20 => rc!(w, farith, SUB, false, HW),
+            21 => rc!(w, farith, ADD, false, HW),
+            22 => rc!(w, fsqrt, false, HW),
             23 => rc!(w, fsel),
             24 => rc!(w, festimate, false, false),
-            25 => rc!(w, farith, MUL, false),
+            25 => rc!(w, farith, MUL, false, HW),
             26 => rc!(w, festimate, true, false),
-            28 => rc!(w, ffma, 1, false),
-            29 => rc!(w, ffma, 0, false),
-            30 => rc!(w, ffma, 2, false),
-            31 => rc!(w, ffma, 3, false),
+            28 => rc!(w, ffma, 1, false, HW),
+            29 => rc!(w, ffma, 0, false, HW),
+            30 => rc!(w, ffma, 3, false, HW),
+            31 => rc!(w, ffma, 2, false, HW),
             _ => return None,
         };
         return op(f, w, 0);

@@ -5,8 +5,9 @@
 //! * [`fpu`]: Power ISA semantics on top of it (NaN rules, FPSCR exception bits,
 //!   conversions, compares, test instructions).
 //! * [`fpscr`]: the FPSCR layout and the status update shared by all FP instructions.
-//! * `fp`: classic floating point (ops 48–55, 59, 63 and the op 31 FP loads/stores),
-//!   with a host-FP fast path for double-precision arithmetic in round-to-nearest.
+//! * [`fast`]: host-FPU fast paths for the common cases (normal operands and results),
+//!   bit-exact with the exact engine in every rounding mode, status included.
+//! * `fp`: classic floating point (ops 48–55, 59, 63 and the op 31 FP loads/stores).
 //! * `vsx_mem`: VSX loads/stores and GPR ↔ VSR moves; `vsx`: op 60 computational;
 //!   `qp`: quad precision (op 63); `vmx`: AltiVec (op 4 and the op 31 vector
 //!   loads/stores); `crypto`: AES, SHA-2 sigma and carry-less multiply helpers.
@@ -15,6 +16,7 @@
 //! (ISA numbering: element 0 is the most significant); FPR i is doubleword 0 of VSR i and
 //! VR i is VSR 32 + i. Loads and stores do all the byte-order work.
 
+pub(crate) mod fast;
 pub(crate) mod fpscr;
 pub(crate) mod fpu;
 pub(crate) mod soft;
@@ -28,6 +30,8 @@ mod vsx_mem;
 
 #[cfg(test)]
 mod difftest;
+#[cfg(test)]
+mod fast_tests;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +58,46 @@ fn decode31(w: u32) -> Option<Op> {
     fp::decode31(w)
         .or_else(|| vmx::decode31(w))
         .or_else(|| vsx_mem::decode31(w))
+}
+
+// ---- fast-path switches -------------------------------------------------------------------------
+
+#[cfg(test)]
+thread_local! {
+    /// Test switch: whether handlers may take the host fast paths (tests compare both ways).
+    pub(crate) static FAST: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    /// Test switch: whether the decoder may select the host-FMA variants.
+    pub(crate) static HOST_FMA: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether handlers may take the host fast paths ([`fast`]); always in normal builds.
+#[inline(always)]
+pub(crate) fn fast_ok() -> bool {
+    #[cfg(test)]
+    {
+        FAST.with(|f| f.get())
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
+/// Whether the host has a fused multiply-add instruction (checked at decode time, which
+/// selects the handlers whose fast paths are compiled for it).
+pub(crate) fn host_fma() -> bool {
+    #[cfg(test)]
+    if !HOST_FMA.with(|f| f.get()) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 // ---- facility checks ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 
 use super::crypto;
 use super::soft::{self, F32, Rm, Val};
-use super::{vec_off, vec_unavailable};
+use super::{fast, fast_ok, vec_off, vec_unavailable};
 use crate::core::{Core, Flow};
 use crate::op::{Handler, Op, field};
 
@@ -773,6 +773,18 @@ fn va<const K: u32>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let a = vr(c, op.ra);
     let b = vr(c, op.rb);
     let cc = vr(c, op.rc);
+    if (K == 46 || K == 47) && fast_ok() {
+        let nj = c.vscr & NJ != 0;
+        let r = if K == 47 {
+            fast::vmx_fma::<true>(a, cc, b, nj)
+        } else {
+            fast::vmx_fma::<false>(a, cc, b, nj)
+        };
+        if let Some(r) = r {
+            set_vr(c, op.rt, r);
+            return Flow::Next;
+        }
+    }
     let mut sat = false;
     let r: u128 = match K {
         32 | 33 => {
@@ -998,6 +1010,18 @@ fn vfp_max(a: u32, b: u32, max: bool, nj: bool) -> u32 {
 fn vfp<const K: u32>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vec!(c, cia);
     let nj = c.vscr & NJ != 0;
+    if (K == 10 || K == 74) && fast_ok() {
+        let (a, b) = (vr(c, op.ra), vr(c, op.rb));
+        let r = if K == 74 {
+            fast::vmx_add::<true>(a, b, nj)
+        } else {
+            fast::vmx_add::<false>(a, b, nj)
+        };
+        if let Some(r) = r {
+            set_vr(c, op.rt, r);
+            return Flow::Next;
+        }
+    }
     let a = w32(vr(c, op.ra));
     let b = w32(vr(c, op.rb));
     let uim = op.ra as i32;

@@ -5,11 +5,11 @@
 //! operations update only the sticky exception bits. An enabled invalid-operation or
 //! zero-divide exception in any element leaves the target unchanged.
 
-use super::fp::{cvt_to_int, fast_sqrt, fast2};
-use super::fpscr::{self, class};
+use super::fp::{cvt_to_int, int_image};
+use super::fpscr;
 use super::fpu::{self, D, Env, Op2, R, S, SD};
 use super::soft::{F16, Fmt, Rm};
-use super::{join, vsx_off, vsx_unavailable};
+use super::{fast, fast_ok, host_fma, join, vsx_off, vsx_unavailable};
 use crate::core::{Core, Flow};
 use crate::op::{Handler, Op};
 
@@ -85,31 +85,27 @@ fn complete_xv(c: &mut Core, op: &Op, v: u128, exc: u64, suppress: bool, cia: u6
     Flow::Next
 }
 
-/// Fast-path completion of a scalar double result (normal, maybe inexact).
+/// Completion of a vector fast path whose result is already in XT: the status is at most
+/// inexact (as [`complete_xv`] with `exc` = XX or 0).
 #[inline(always)]
-fn complete_xs_fast(c: &mut Core, op: &Op, v: u64, fi: bool, fr: bool, cia: u64) -> Flow {
-    set_xt(c, op, join(v, 0));
-    let cls = if (v as i64) < 0 {
-        class::NNORM
-    } else {
-        class::PNORM
-    };
-    let mut f = c.fpscr & !(fpscr::FR | fpscr::FI | fpscr::FPRF);
-    f |= (cls as u64) << fpscr::FPRF_SHIFT;
-    if fi {
-        f |= fpscr::FI;
-        if fr {
-            f |= fpscr::FR;
-        }
-        if f & fpscr::XX == 0 {
-            f |= fpscr::XX | fpscr::FX;
-        }
-        if f & fpscr::XE != 0 {
-            c.fpscr = fpscr::derive(f);
-            return fpscr::check_trap(c, fpscr::XX, cia);
-        }
+fn complete_xv_fast(c: &mut Core, inexact: bool, cia: u64) -> Flow {
+    if inexact {
+        fpscr::update_sticky(c, fpscr::XX);
+        return fpscr::check_trap(c, fpscr::XX, cia);
     }
-    c.fpscr = f;
+    Flow::Next
+}
+
+/// Completion of a fast-path scalar result (double format, zero or normal): the same
+/// FPSCR update as [`complete_xs`].
+#[inline(always)]
+fn complete_xs_fast(c: &mut Core, op: &Op, r: fast::Res, cia: u64) -> Flow {
+    set_xt(c, op, join(r.bits, 0));
+    let st = r.status();
+    fpscr::update(c, &st, Some(fast::class_d(r.bits)));
+    if st.exc != 0 {
+        return fpscr::check_trap(c, st.exc, cia);
+    }
     Flow::Next
 }
 
@@ -130,15 +126,14 @@ fn op2(k: u8) -> Op2 {
     }
 }
 
-fn xs_bin<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn xs_bin<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let a = dword(xa(c, op), 0);
     let b = dword(xb(c, op), 0);
-    if !SP
-        && c.fpscr & fpscr::RN == 0
-        && let Some((v, fi, fr)) = fast2(op2(K), a, b)
+    if fast_ok()
+        && let Some(r) = fast::arith::<K, SP, HW>(a, b, c.fpscr)
     {
-        return complete_xs_fast(c, op, v, fi, fr, cia);
+        return complete_xs_fast(c, op, r, cia);
     }
     let env = Env::new(c.fpscr);
     let r = fpu::arith2(
@@ -154,12 +149,22 @@ fn xs_bin<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow 
 
 /// FMA family. M: 0 madd, 1 msub, 2 nmadd, 3 nmsub. MF: the "m" form (XT is a
 /// multiplicand, XB the addend) rather than the "a" form (XT is the addend).
-fn xs_fma<const M: u8, const MF: bool, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn xs_fma<const M: u8, const MF: bool, const SP: bool, const HW: bool>(
+    c: &mut Core,
+    op: &Op,
+    cia: u64,
+) -> Flow {
     need_vsx!(c, cia);
-    let a = dword(xa(c, op), 0) as u128;
-    let b = dword(xb(c, op), 0) as u128;
-    let t = dword(xt(c, op), 0) as u128;
+    let a = dword(xa(c, op), 0);
+    let b = dword(xb(c, op), 0);
+    let t = dword(xt(c, op), 0);
     let (m2, add) = if MF { (t, b) } else { (b, t) };
+    if fast_ok()
+        && let Some(r) = fast::fma::<M, SP, HW>(a, m2, add, c.fpscr)
+    {
+        return complete_xs_fast(c, op, r, cia);
+    }
+    let (a, m2, add) = (a as u128, m2 as u128, add as u128);
     let env = Env::new(c.fpscr);
     let r = fpu::fma(
         &env,
@@ -191,22 +196,77 @@ mod un {
     pub const CVHPDP: u8 = 12;
 }
 
-fn xs_un<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn xs_un<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let bv = xb(c, op);
     let b = dword(bv, 0);
+    if fast_ok() {
+        let rm = c.fpscr;
+        let to_d = |r: fast::Res| fast::Res {
+            bits: fast::s_to_d(r.bits),
+            ..r
+        };
+        let r = match K {
+            un::SQRT => fast::sqrt::<SP, HW>(b, rm),
+            un::RSP => fast::d_to_s(b, rm).map(to_d),
+            un::CVSXD | un::CVUXD => {
+                let (neg, mag) = if K == un::CVUXD {
+                    (false, b)
+                } else {
+                    ((b as i64) < 0, (b as i64).unsigned_abs())
+                };
+                if SP {
+                    fast::from_int::<24>(neg, mag, rm).map(to_d)
+                } else {
+                    fast::from_int::<53>(neg, mag, rm)
+                }
+            }
+            un::RDPI | un::RDPIZ | un::RDPIP | un::RDPIM => {
+                let r = match K {
+                    un::RDPI => fast::round_int::<4>(b),
+                    un::RDPIZ => fast::round_int::<1>(b),
+                    un::RDPIP => fast::round_int::<2>(b),
+                    _ => fast::round_int::<3>(b),
+                };
+                // The inexact result is not reported.
+                r.map(|r| fast::Res {
+                    inexact: false,
+                    inc: false,
+                    ..r
+                })
+            }
+            un::RDPIC => round_int_rm(b, rm),
+            un::CVSPDP => {
+                // Exact for every non-NaN single (no status).
+                let x = word(bv, 0);
+                (x & 0x7FFF_FFFF <= 0x7F80_0000).then(|| fast::Res {
+                    bits: fpu::sp_to_dp_bits(x),
+                    inexact: false,
+                    inc: false,
+                })
+            }
+            _ => None,
+        };
+        if let Some(r) = r {
+            if K == un::CVSPDP {
+                // FPRF of a denormal, infinite… value: the general completion.
+                return complete_xs(
+                    c,
+                    op,
+                    R {
+                        bits: r.bits as u128,
+                        st: r.status(),
+                    },
+                    cia,
+                );
+            }
+            return complete_xs_fast(c, op, r, cia);
+        }
+    }
     let env = Env::new(c.fpscr);
     let fout = if SP { SD } else { D };
     let r = match K {
-        un::SQRT => {
-            if !SP
-                && c.fpscr & fpscr::RN == 0
-                && let Some((v, fi, fr)) = fast_sqrt(b)
-            {
-                return complete_xs_fast(c, op, v, fi, fr, cia);
-            }
-            fpu::sqrt(&env, D, fout, b as u128)
-        }
+        un::SQRT => fpu::sqrt(&env, D, fout, b as u128),
         un::RE => fpu::recip(&env, D, fout, b as u128),
         un::RSQRTE => fpu::rsqrt(&env, D, fout, b as u128),
         un::RSP => fpu::convert(&env, D, SD, b as u128),
@@ -226,9 +286,18 @@ fn xs_un<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// `xscvdpsp`: round to single, result in word 0 (and word 1), FPRF from the single.
 fn xscvdpsp(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
-    let b = dword(xb(c, op), 0) as u128;
+    let b = dword(xb(c, op), 0);
+    if fast_ok()
+        && let Some(r) = fast::d_to_s(b, c.fpscr)
+    {
+        let w = r.bits as u32;
+        set_xt(c, op, words([w, w, 0, 0]));
+        let st = r.status();
+        fpscr::update(c, &st, Some(fast::class_d(fast::s_to_d(r.bits))));
+        return fpscr::check_trap(c, st.exc, cia);
+    }
     let env = Env::new(c.fpscr);
-    let r = fpu::convert(&env, D, S, b);
+    let r = fpu::convert(&env, D, S, b as u128);
     if !r.st.suppress {
         let w = r.bits as u32;
         set_xt(c, op, words([w, w, 0, 0]));
@@ -270,9 +339,17 @@ fn xscvspdpn(c: &mut Core, op: &Op, cia: u64) -> Flow {
 /// Scalar DP → integer (round toward zero). W = word result, U = unsigned.
 fn xscvdpint<const W: bool, const U: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
-    let b = dword(xb(c, op), 0) as u128;
-    let env = Env::with_rm(c.fpscr, Rm::Zero);
-    let r = cvt_to_int(&env, D, b, W, U);
+    let b = dword(xb(c, op), 0);
+    let r = match fast::to_int::<W, U>(b, 1) {
+        Some((_, r)) if fast_ok() => R {
+            bits: int_image(r.bits, W, U) as u128,
+            st: r.status(),
+        },
+        _ => {
+            let env = Env::with_rm(c.fpscr, Rm::Zero);
+            cvt_to_int(&env, D, b as u128, W, U)
+        }
+    };
     if !r.st.suppress {
         // Word results are written to both words of doubleword 0 (POWER9 behaviour,
         // required by ISA 3.1).
@@ -426,10 +503,12 @@ fn xv_maxmin<const SP: bool, const MAX: bool>(c: &mut Core, op: &Op, cia: u64) -
 /// `xscmpudp` / `xscmpodp` (O).
 fn xscmp<const O: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
-    let a = dword(xa(c, op), 0) as u128;
-    let b = dword(xb(c, op), 0) as u128;
-    let env = Env::new(c.fpscr);
-    let (cc, st) = fpu::compare(&env, D, a, b, O);
+    let a = dword(xa(c, op), 0);
+    let b = dword(xb(c, op), 0);
+    let (cc, st) = match fast::cmp_d(a, b) {
+        Some(cc) if fast_ok() => (cc, fpscr::Status::default()),
+        _ => fpu::compare(&Env::new(c.fpscr), D, a as u128, b as u128, O),
+    };
     c.set_cr_field((op.raw >> 23) & 7, cc);
     fpscr::update_sticky(c, st.exc);
     c.fpscr = (c.fpscr & !fpscr::FPCC) | ((cc as u64) << fpscr::FPRF_SHIFT);
@@ -469,18 +548,54 @@ fn cmp_pred(f: Fmt, k: u8, a: u128, b: u128, ve: bool) -> (bool, u64) {
 /// `xscmpeqdp`/`xscmpgtdp`/`xscmpgedp`: all-ones/zeros mask in doubleword 0.
 fn xscmpmask<const K: u8>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
-    let a = dword(xa(c, op), 0) as u128;
-    let b = dword(xb(c, op), 0) as u128;
+    let a = dword(xa(c, op), 0);
+    let b = dword(xb(c, op), 0);
+    if fast_ok()
+        && let Some(r) = fast::pred_d::<K>(a, b)
+    {
+        set_xt(c, op, join(if r { u64::MAX } else { 0 }, 0));
+        return Flow::Next;
+    }
+    let (a, b) = (a as u128, b as u128);
     let ve = c.fpscr & fpscr::VE != 0;
     let (r, exc) = cmp_pred(D, K, a, b, ve);
     let v = join(if r { u64::MAX } else { 0 }, 0);
     complete_xv(c, op, v, exc, exc != 0 && ve, cia)
 }
 
+/// Vector compares without NaN elements: (mask, all true, none true).
+#[inline(always)]
+fn xvcmp_fast<const K: u8, const SP: bool>(a: u128, b: u128) -> Option<(u128, bool, bool)> {
+    if SP {
+        let mut v = 0u128;
+        let mut n = 0;
+        for i in 0..4 {
+            let r = fast::pred_s::<K>(word(a, i), word(b, i))?;
+            v |= (if r { u32::MAX as u128 } else { 0 }) << (96 - 32 * i);
+            n += r as u32;
+        }
+        Some((v, n == 4, n == 0))
+    } else {
+        let r0 = fast::pred_d::<K>(dword(a, 0), dword(b, 0))?;
+        let r1 = fast::pred_d::<K>(dword(a, 1), dword(b, 1))?;
+        let m = |r: bool| if r { u64::MAX } else { 0 };
+        Some((join(m(r0), m(r1)), r0 && r1, !r0 && !r1))
+    }
+}
+
 /// Vector compares (RC: CR6 ← all ‖ 0 ‖ none ‖ 0).
 fn xvcmp<const K: u8, const SP: bool, const RC: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let (a, b) = (xa(c, op), xb(c, op));
+    if fast_ok()
+        && let Some((v, all, none)) = xvcmp_fast::<K, SP>(a, b)
+    {
+        if RC {
+            c.set_cr_field(6, ((all as u32) << 3) | ((none as u32) << 1));
+        }
+        set_xt(c, op, v);
+        return Flow::Next;
+    }
     let ve = c.fpscr & fpscr::VE != 0;
     let mut exc = 0;
     let (v, all, none) = if SP {
@@ -812,40 +927,108 @@ fn elem(v: u128, sp: bool, i: usize) -> u128 {
     }
 }
 
-fn xv_bin<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn xv_bin<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let (a, b) = (xa(c, op), xb(c, op));
-    if !SP && c.fpscr & fpscr::RN == 0 {
-        let o = op2(K);
-        if let (Some((r0, i0, _)), Some((r1, i1, _))) = (
-            fast2(o, dword(a, 0), dword(b, 0)),
-            fast2(o, dword(a, 1), dword(b, 1)),
-        ) {
-            let exc = if i0 || i1 { fpscr::XX } else { 0 };
-            return complete_xv(c, op, join(r0, r1), exc, false, cia);
-        }
+    let rm = c.fpscr;
+    if fast_ok()
+        && let Some(inexact) =
+            fast::xv_arith::<K, SP, HW>(a, b, rm, &mut c.vsr[op.rt as usize & 63])
+    {
+        return complete_xv_fast(c, inexact, cia);
     }
     lanes::<SP>(c, op, cia, |env, f, i| {
         fpu::arith2(env, f, f, op2(K), elem(a, SP, i), elem(b, SP, i))
     })
 }
 
-fn xv_fma<const M: u8, const MF: bool, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+fn xv_fma<const M: u8, const MF: bool, const SP: bool, const HW: bool>(
+    c: &mut Core,
+    op: &Op,
+    cia: u64,
+) -> Flow {
     need_vsx!(c, cia);
     let (a, b, t) = (xa(c, op), xb(c, op), xt(c, op));
+    let (m2, add) = if MF { (t, b) } else { (b, t) };
+    let rm = c.fpscr;
+    if fast_ok()
+        && let Some(inexact) =
+            fast::xv_fma::<M, SP, HW>(a, m2, add, rm, &mut c.vsr[op.rt as usize & 63])
+    {
+        return complete_xv_fast(c, inexact, cia);
+    }
     lanes::<SP>(c, op, cia, |env, f, i| {
-        let (m2, add) = if MF {
-            (elem(t, SP, i), elem(b, SP, i))
-        } else {
-            (elem(b, SP, i), elem(t, SP, i))
-        };
-        fpu::fma(env, f, f, elem(a, SP, i), m2, add, M == 1 || M == 3, M >= 2)
+        fpu::fma(
+            env,
+            f,
+            f,
+            elem(a, SP, i),
+            elem(m2, SP, i),
+            elem(add, SP, i),
+            M == 1 || M == 3,
+            M >= 2,
+        )
     })
 }
 
-fn xv_un<const K: u8, const SP: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
+/// Round to integral in FPSCR mode `rm` (`xsrdpic`, `xvrdpic`, `xvrspic`).
+#[inline(always)]
+fn round_int_rm(x: u64, rm: u64) -> Option<fast::Res> {
+    match rm & 3 {
+        0 => fast::round_int::<0>(x),
+        1 => fast::round_int::<1>(x),
+        2 => fast::round_int::<2>(x),
+        _ => fast::round_int::<3>(x),
+    }
+}
+
+/// The vector round-to-integral instructions on the fast path: the result and whether any
+/// element is inexact (reported by the `…ic` form only).
+#[inline(always)]
+fn xv_rint<const K: u8, const SP: bool>(b: u128, rm: u64) -> Option<(u128, bool)> {
+    let one = |x: u64| match K {
+        un::RDPI => fast::round_int::<4>(x),
+        un::RDPIZ => fast::round_int::<1>(x),
+        un::RDPIP => fast::round_int::<2>(x),
+        un::RDPIM => fast::round_int::<3>(x),
+        _ => round_int_rm(x, rm),
+    };
+    let mut ix = false;
+    let v = if SP {
+        let mut out = [0u32; 4];
+        for (i, o) in out.iter_mut().enumerate() {
+            let r = one(sp_dp(word(b, i))?)?;
+            ix |= r.inexact;
+            // An integral value of a single is a single.
+            *o = (f64::from_bits(r.bits) as f32).to_bits();
+        }
+        words(out)
+    } else {
+        let r0 = one(dword(b, 0))?;
+        let r1 = one(dword(b, 1))?;
+        ix = r0.inexact | r1.inexact;
+        join(r0.bits, r1.bits)
+    };
+    Some((v, ix && K == un::RDPIC))
+}
+
+fn xv_un<const K: u8, const SP: bool, const HW: bool>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let b = xb(c, op);
+    let rm = c.fpscr;
+    if K == un::SQRT
+        && fast_ok()
+        && let Some(inexact) = fast::xv_sqrt::<SP, HW>(b, rm, &mut c.vsr[op.rt as usize & 63])
+    {
+        return complete_xv_fast(c, inexact, cia);
+    }
+    if matches!(K, un::RDPI | un::RDPIZ | un::RDPIP | un::RDPIM | un::RDPIC)
+        && fast_ok()
+        && let Some((v, inexact)) = xv_rint::<K, SP>(b, rm)
+    {
+        set_xt(c, op, v);
+        return complete_xv_fast(c, inexact, cia);
+    }
     lanes::<SP>(c, op, cia, |env, f, i| {
         let x = elem(b, SP, i);
         match K {
@@ -902,9 +1085,127 @@ mod cv {
     pub const UXWSP: u8 = 17;
 }
 
+/// Float → integer of one element on the fast path (round toward zero).
+#[inline(always)]
+fn ti<const W: bool>(x: u64, u: bool, inexact: &mut bool) -> Option<u64> {
+    let r = if u {
+        fast::to_int::<W, true>(x, 1)
+    } else {
+        fast::to_int::<W, false>(x, 1)
+    };
+    let (_, r) = r?;
+    *inexact |= r.inexact;
+    Some(r.bits)
+}
+
+/// Integer → float of one element on the fast path (`SP`: to single).
+#[inline(always)]
+fn fi<const SP: bool>(v: i64, u: bool, rm: u64, inexact: &mut bool) -> Option<u64> {
+    let (neg, mag) = if u {
+        (false, v as u64)
+    } else {
+        (v < 0, v.unsigned_abs())
+    };
+    let r = if SP {
+        fast::from_int::<24>(neg, mag, rm)?
+    } else {
+        fast::from_int::<53>(neg, mag, rm)?
+    };
+    *inexact |= r.inexact;
+    Some(r.bits)
+}
+
+/// A single element (non-NaN) as a double, exactly.
+#[inline(always)]
+fn sp_dp(x: u32) -> Option<u64> {
+    (x & 0x7FFF_FFFF <= 0x7F80_0000).then(|| fpu::sp_to_dp_bits(x))
+}
+
+/// The vector conversions on the fast path: the result and whether any element is inexact.
+#[inline(always)]
+fn xvcv_fast<const K: u8>(b: u128, rm: u64) -> Option<(u128, bool)> {
+    use cv::*;
+    let mut ix = false;
+    let v = match K {
+        DPSP => {
+            let r0 = fast::d_to_s(dword(b, 0), rm)?;
+            let r1 = fast::d_to_s(dword(b, 1), rm)?;
+            ix = r0.inexact | r1.inexact;
+            let (r0, r1) = (r0.bits as u32, r1.bits as u32);
+            words([r0, r0, r1, r1])
+        }
+        SPDP => join(sp_dp(word(b, 0))?, sp_dp(word(b, 2))?),
+        DPSXDS | DPUXDS => {
+            let u = K == DPUXDS;
+            let r0 = ti::<false>(dword(b, 0), u, &mut ix)?;
+            let r1 = ti::<false>(dword(b, 1), u, &mut ix)?;
+            join(r0, r1)
+        }
+        DPSXWS | DPUXWS => {
+            let u = K == DPUXWS;
+            let r0 = ti::<true>(dword(b, 0), u, &mut ix)? as u32;
+            let r1 = ti::<true>(dword(b, 1), u, &mut ix)? as u32;
+            words([r0, r0, r1, r1])
+        }
+        SPSXDS | SPUXDS => {
+            let u = K == SPUXDS;
+            let r0 = ti::<false>(sp_dp(word(b, 0))?, u, &mut ix)?;
+            let r1 = ti::<false>(sp_dp(word(b, 2))?, u, &mut ix)?;
+            join(r0, r1)
+        }
+        SPSXWS | SPUXWS => {
+            let u = K == SPUXWS;
+            let mut out = [0u32; 4];
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = ti::<true>(sp_dp(word(b, i))?, u, &mut ix)? as u32;
+            }
+            words(out)
+        }
+        SXDDP | UXDDP => {
+            let u = K == UXDDP;
+            let r0 = fi::<false>(dword(b, 0) as i64, u, rm, &mut ix)?;
+            let r1 = fi::<false>(dword(b, 1) as i64, u, rm, &mut ix)?;
+            join(r0, r1)
+        }
+        SXDSP | UXDSP => {
+            let u = K == UXDSP;
+            let r0 = fi::<true>(dword(b, 0) as i64, u, rm, &mut ix)? as u32;
+            let r1 = fi::<true>(dword(b, 1) as i64, u, rm, &mut ix)? as u32;
+            words([r0, r0, r1, r1])
+        }
+        SXWDP | UXWDP => {
+            let u = K == UXWDP;
+            let x = |i| {
+                let w = word(b, i);
+                if u { w as i64 } else { w as i32 as i64 }
+            };
+            let r0 = fi::<false>(x(0), u, rm, &mut ix)?;
+            let r1 = fi::<false>(x(2), u, rm, &mut ix)?;
+            join(r0, r1)
+        }
+        _ => {
+            let u = K == UXWSP;
+            let mut out = [0u32; 4];
+            for (i, o) in out.iter_mut().enumerate() {
+                let w = word(b, i);
+                let x = if u { w as i64 } else { w as i32 as i64 };
+                *o = fi::<true>(x, u, rm, &mut ix)? as u32;
+            }
+            words(out)
+        }
+    };
+    Some((v, ix))
+}
+
 fn xvcv<const K: u8>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     need_vsx!(c, cia);
     let b = xb(c, op);
+    if fast_ok()
+        && let Some((v, inexact)) = xvcv_fast::<K>(b, c.fpscr)
+    {
+        let exc = if inexact { fpscr::XX } else { 0 };
+        return complete_xv(c, op, v, exc, false, cia);
+    }
     let env = Env::new(c.fpscr);
     let envz = Env::with_rm(c.fpscr, Rm::Zero);
     let mut exc = 0;
@@ -1163,10 +1464,11 @@ pub(super) fn decode(w: u32) -> Option<Op> {
         return xop(xxsel, w, 0);
     }
     let xo8 = (w >> 3) & 0xFF;
-    if let Some(o) = decode_xx3(w, xo8) {
-        return Some(o);
+    if host_fma() {
+        decode_xx3::<true>(w, xo8).or_else(|| decode_xx2::<true>(w, (w >> 2) & 0x1FF))
+    } else {
+        decode_xx3::<false>(w, xo8).or_else(|| decode_xx2::<false>(w, (w >> 2) & 0x1FF))
     }
-    decode_xx2(w, (w >> 2) & 0x1FF)
 }
 
 /// `xxspltib` (IMM8 in `imm`; facility by target half).
@@ -1179,7 +1481,7 @@ fn xxspltib(c: &mut Core, op: &Op, cia: u64) -> Flow {
     Flow::Next
 }
 
-fn decode_xx3(w: u32, xo: u32) -> Option<Op> {
+fn decode_xx3<const HW: bool>(w: u32, xo: u32) -> Option<Op> {
     // vector compares: bit 21 is Rc, XO in 22:28
     let cmp = xo & 0x7F;
     let rc = xo & 0x80 != 0;
@@ -1203,30 +1505,30 @@ fn decode_xx3(w: u32, xo: u32) -> Option<Op> {
         91 => vc!(3, true),
         _ => {
             let f: Handler = match xo {
-                0 => xs_bin::<ADD, true>,
-                8 => xs_bin::<SUB, true>,
-                16 => xs_bin::<MUL, true>,
-                24 => xs_bin::<DIV, true>,
-                32 => xs_bin::<ADD, false>,
-                40 => xs_bin::<SUB, false>,
-                48 => xs_bin::<MUL, false>,
-                56 => xs_bin::<DIV, false>,
-                1 => xs_fma::<0, false, true>,
-                9 => xs_fma::<0, true, true>,
-                17 => xs_fma::<1, false, true>,
-                25 => xs_fma::<1, true, true>,
-                129 => xs_fma::<2, false, true>,
-                137 => xs_fma::<2, true, true>,
-                145 => xs_fma::<3, false, true>,
-                153 => xs_fma::<3, true, true>,
-                33 => xs_fma::<0, false, false>,
-                41 => xs_fma::<0, true, false>,
-                49 => xs_fma::<1, false, false>,
-                57 => xs_fma::<1, true, false>,
-                161 => xs_fma::<2, false, false>,
-                169 => xs_fma::<2, true, false>,
-                177 => xs_fma::<3, false, false>,
-                185 => xs_fma::<3, true, false>,
+                0 => xs_bin::<ADD, true, HW>,
+                8 => xs_bin::<SUB, true, HW>,
+                16 => xs_bin::<MUL, true, HW>,
+                24 => xs_bin::<DIV, true, HW>,
+                32 => xs_bin::<ADD, false, HW>,
+                40 => xs_bin::<SUB, false, HW>,
+                48 => xs_bin::<MUL, false, HW>,
+                56 => xs_bin::<DIV, false, HW>,
+                1 => xs_fma::<0, false, true, HW>,
+                9 => xs_fma::<0, true, true, HW>,
+                17 => xs_fma::<1, false, true, HW>,
+                25 => xs_fma::<1, true, true, HW>,
+                129 => xs_fma::<2, false, true, HW>,
+                137 => xs_fma::<2, true, true, HW>,
+                145 => xs_fma::<3, false, true, HW>,
+                153 => xs_fma::<3, true, true, HW>,
+                33 => xs_fma::<0, false, false, HW>,
+                41 => xs_fma::<0, true, false, HW>,
+                49 => xs_fma::<1, false, false, HW>,
+                57 => xs_fma::<1, true, false, HW>,
+                161 => xs_fma::<2, false, false, HW>,
+                169 => xs_fma::<2, true, false, HW>,
+                177 => xs_fma::<3, false, false, HW>,
+                185 => xs_fma::<3, true, false, HW>,
                 3 => xscmpmask::<0>,
                 11 => xscmpmask::<1>,
                 19 => xscmpmask::<2>,
@@ -1243,30 +1545,30 @@ fn decode_xx3(w: u32, xo: u32) -> Option<Op> {
                 160 => xs_maxmin::<0, true>,
                 168 => xs_maxmin::<0, false>,
                 176 => xs_sign::<3>,
-                64 => xv_bin::<ADD, true>,
-                72 => xv_bin::<SUB, true>,
-                80 => xv_bin::<MUL, true>,
-                88 => xv_bin::<DIV, true>,
-                96 => xv_bin::<ADD, false>,
-                104 => xv_bin::<SUB, false>,
-                112 => xv_bin::<MUL, false>,
-                120 => xv_bin::<DIV, false>,
-                65 => xv_fma::<0, false, true>,
-                73 => xv_fma::<0, true, true>,
-                81 => xv_fma::<1, false, true>,
-                89 => xv_fma::<1, true, true>,
-                193 => xv_fma::<2, false, true>,
-                201 => xv_fma::<2, true, true>,
-                209 => xv_fma::<3, false, true>,
-                217 => xv_fma::<3, true, true>,
-                97 => xv_fma::<0, false, false>,
-                105 => xv_fma::<0, true, false>,
-                113 => xv_fma::<1, false, false>,
-                121 => xv_fma::<1, true, false>,
-                225 => xv_fma::<2, false, false>,
-                233 => xv_fma::<2, true, false>,
-                241 => xv_fma::<3, false, false>,
-                249 => xv_fma::<3, true, false>,
+                64 => xv_bin::<ADD, true, HW>,
+                72 => xv_bin::<SUB, true, HW>,
+                80 => xv_bin::<MUL, true, HW>,
+                88 => xv_bin::<DIV, true, HW>,
+                96 => xv_bin::<ADD, false, HW>,
+                104 => xv_bin::<SUB, false, HW>,
+                112 => xv_bin::<MUL, false, HW>,
+                120 => xv_bin::<DIV, false, HW>,
+                65 => xv_fma::<0, false, true, HW>,
+                73 => xv_fma::<0, true, true, HW>,
+                81 => xv_fma::<1, false, true, HW>,
+                89 => xv_fma::<1, true, true, HW>,
+                193 => xv_fma::<2, false, true, HW>,
+                201 => xv_fma::<2, true, true, HW>,
+                209 => xv_fma::<3, false, true, HW>,
+                217 => xv_fma::<3, true, true, HW>,
+                97 => xv_fma::<0, false, false, HW>,
+                105 => xv_fma::<0, true, false, HW>,
+                113 => xv_fma::<1, false, false, HW>,
+                121 => xv_fma::<1, true, false, HW>,
+                225 => xv_fma::<2, false, false, HW>,
+                233 => xv_fma::<2, true, false, HW>,
+                241 => xv_fma::<3, false, false, HW>,
+                249 => xv_fma::<3, true, false, HW>,
                 192 => xv_maxmin::<true, true>,
                 200 => xv_maxmin::<true, false>,
                 224 => xv_maxmin::<false, true>,
@@ -1305,26 +1607,26 @@ fn decode_xx3(w: u32, xo: u32) -> Option<Op> {
     xop(f, w, 0)
 }
 
-fn decode_xx2(w: u32, xo: u32) -> Option<Op> {
+fn decode_xx2<const HW: bool>(w: u32, xo: u32) -> Option<Op> {
     use cv::*;
     let f: Handler = match xo {
-        75 => xs_un::<{ un::SQRT }, false>,
-        11 => xs_un::<{ un::SQRT }, true>,
-        90 => xs_un::<{ un::RE }, false>,
-        26 => xs_un::<{ un::RE }, true>,
-        74 => xs_un::<{ un::RSQRTE }, false>,
-        10 => xs_un::<{ un::RSQRTE }, true>,
-        281 => xs_un::<{ un::RSP }, false>,
-        73 => xs_un::<{ un::RDPI }, false>,
-        89 => xs_un::<{ un::RDPIZ }, false>,
-        105 => xs_un::<{ un::RDPIP }, false>,
-        121 => xs_un::<{ un::RDPIM }, false>,
-        107 => xs_un::<{ un::RDPIC }, false>,
-        376 => xs_un::<{ un::CVSXD }, false>,
-        360 => xs_un::<{ un::CVUXD }, false>,
-        312 => xs_un::<{ un::CVSXD }, true>,
-        296 => xs_un::<{ un::CVUXD }, true>,
-        329 => xs_un::<{ un::CVSPDP }, false>,
+        75 => xs_un::<{ un::SQRT }, false, HW>,
+        11 => xs_un::<{ un::SQRT }, true, HW>,
+        90 => xs_un::<{ un::RE }, false, HW>,
+        26 => xs_un::<{ un::RE }, true, HW>,
+        74 => xs_un::<{ un::RSQRTE }, false, HW>,
+        10 => xs_un::<{ un::RSQRTE }, true, HW>,
+        281 => xs_un::<{ un::RSP }, false, HW>,
+        73 => xs_un::<{ un::RDPI }, false, HW>,
+        89 => xs_un::<{ un::RDPIZ }, false, HW>,
+        105 => xs_un::<{ un::RDPIP }, false, HW>,
+        121 => xs_un::<{ un::RDPIM }, false, HW>,
+        107 => xs_un::<{ un::RDPIC }, false, HW>,
+        376 => xs_un::<{ un::CVSXD }, false, HW>,
+        360 => xs_un::<{ un::CVUXD }, false, HW>,
+        312 => xs_un::<{ un::CVSXD }, true, HW>,
+        296 => xs_un::<{ un::CVUXD }, true, HW>,
+        329 => xs_un::<{ un::CVSPDP }, false, HW>,
         265 => xscvdpsp,
         267 => xscvdpspn,
         331 => xscvspdpn,
@@ -1345,7 +1647,7 @@ fn decode_xx2(w: u32, xo: u32) -> Option<Op> {
         347 => match (w >> 16) & 31 {
             0 => xsxexp::<false>,
             1 => xsxexp::<true>,
-            16 => xs_un::<{ un::CVHPDP }, false>,
+            16 => xs_un::<{ un::CVHPDP }, false, HW>,
             17 => xscvdphp,
             _ => return None,
         },
@@ -1362,22 +1664,22 @@ fn decode_xx2(w: u32, xo: u32) -> Option<Op> {
             31 => x475::<31>,
             _ => return None,
         },
-        203 => xv_un::<{ un::SQRT }, false>,
-        139 => xv_un::<{ un::SQRT }, true>,
-        218 => xv_un::<{ un::RE }, false>,
-        154 => xv_un::<{ un::RE }, true>,
-        202 => xv_un::<{ un::RSQRTE }, false>,
-        138 => xv_un::<{ un::RSQRTE }, true>,
-        201 => xv_un::<{ un::RDPI }, false>,
-        217 => xv_un::<{ un::RDPIZ }, false>,
-        233 => xv_un::<{ un::RDPIP }, false>,
-        249 => xv_un::<{ un::RDPIM }, false>,
-        235 => xv_un::<{ un::RDPIC }, false>,
-        137 => xv_un::<{ un::RDPI }, true>,
-        153 => xv_un::<{ un::RDPIZ }, true>,
-        169 => xv_un::<{ un::RDPIP }, true>,
-        185 => xv_un::<{ un::RDPIM }, true>,
-        171 => xv_un::<{ un::RDPIC }, true>,
+        203 => xv_un::<{ un::SQRT }, false, HW>,
+        139 => xv_un::<{ un::SQRT }, true, HW>,
+        218 => xv_un::<{ un::RE }, false, HW>,
+        154 => xv_un::<{ un::RE }, true, HW>,
+        202 => xv_un::<{ un::RSQRTE }, false, HW>,
+        138 => xv_un::<{ un::RSQRTE }, true, HW>,
+        201 => xv_un::<{ un::RDPI }, false, HW>,
+        217 => xv_un::<{ un::RDPIZ }, false, HW>,
+        233 => xv_un::<{ un::RDPIP }, false, HW>,
+        249 => xv_un::<{ un::RDPIM }, false, HW>,
+        235 => xv_un::<{ un::RDPIC }, false, HW>,
+        137 => xv_un::<{ un::RDPI }, true, HW>,
+        153 => xv_un::<{ un::RDPIZ }, true, HW>,
+        169 => xv_un::<{ un::RDPIP }, true, HW>,
+        185 => xv_un::<{ un::RDPIM }, true, HW>,
+        171 => xv_un::<{ un::RDPIC }, true, HW>,
         473 => xv_sign::<0, false>,
         489 => xv_sign::<1, false>,
         505 => xv_sign::<2, false>,

@@ -5,7 +5,7 @@
 //! need MSR[VSX]; the ISA 3.0 ones need MSR[VSX] for VSR 0–31 and MSR[VEC] for VSR 32–63;
 //! the 2.07 moves need MSR[FP] / MSR[VEC], the 3.0 moves MSR[VSX] / MSR[VEC].
 
-use super::{check_fp_or_vec, check_vsx_or_vec, fpu, join, vsx_off, vsx_unavailable};
+use super::{check_fp_or_vec, check_vsx_or_vec, fast_ok, fpu, join, vsx_off, vsx_unavailable};
 use crate::core::{Core, Fault, Flow};
 use crate::op::{Handler, Op, field};
 
@@ -112,9 +112,83 @@ fn store_elems(le: bool, v: u128, n: usize) -> [u8; 16] {
     out
 }
 
+// ---- 16-byte fast path -------------------------------------------------------------------------
+
+/// Swaps the halfwords of each word (with a 32-bit rotation: reverses the four halfwords of
+/// a doubleword).
+#[inline(always)]
+fn rev_h4(x: u64) -> u64 {
+    let y = x.rotate_left(32);
+    ((y >> 16) & 0x0000_FFFF_0000_FFFF) | ((y & 0x0000_FFFF_0000_FFFF) << 16)
+}
+
+/// Maps the doublewords at `ea` and `ea + 8` (each in the current byte order) to the
+/// register doublewords of vector load `K`, and back for the stores (every map is its own
+/// inverse).
+#[inline(always)]
+fn vec_map<const K: u8>(le: bool, d0: u64, d1: u64) -> (u64, u64) {
+    if !le {
+        // Big-endian: every element order agrees with the doubleword loads.
+        return (d0, d1);
+    }
+    match K {
+        k::LXVX | k::STXVX => (d1, d0),
+        k::LXVW4X | k::STXVW4X => (d0.rotate_left(32), d1.rotate_left(32)),
+        k::LXVH8X | k::STXVH8X => (rev_h4(d0), rev_h4(d1)),
+        k::LXVB16X | k::STXVB16X => (d0.swap_bytes(), d1.swap_bytes()),
+        _ => (d0, d1),
+    }
+}
+
+/// A 16-byte vector load entirely inside one RAM page on a TLB hit; `None` (nothing
+/// changed) when the general path is needed.
+#[inline(always)]
+fn load16_fast<const K: u8>(c: &Core, ea: u64) -> Option<u128> {
+    if ea & 0xFFF > 0xFF0 {
+        return None;
+    }
+    // Same page: ea + 8 cannot wrap.
+    let d0 = c.ld_fast::<8>(ea)?;
+    let d1 = c.ld_fast::<8>(ea + 8)?;
+    let (h, l) = vec_map::<K>(c.little_endian(), d0, d1);
+    Some(join(h, l))
+}
+
+/// A 16-byte vector store entirely inside one RAM page on a TLB hit; `false` (nothing
+/// stored) when the general path is needed.
+#[inline(always)]
+fn store16_fast<const K: u8>(c: &mut Core, ea: u64, v: u128) -> bool {
+    if ea & 0xFFF > 0xFF0 {
+        return false;
+    }
+    let (d0, d1) = vec_map::<K>(c.little_endian(), (v >> 64) as u64, v as u64);
+    if !c.st_fast::<8>(ea, d0) {
+        return false;
+    }
+    // The second half is in the same writable RAM page, so this hits the same TLB entry;
+    // were it ever to miss, the caller's general path rewrites all 16 bytes.
+    c.st_fast::<8>(ea + 8, d1)
+}
+
+#[inline(always)]
 fn access<const K: u8>(c: &mut Core, t: u8, ea: u64) -> Result<(), Fault> {
     let le = c.little_endian();
     let ti = t as usize & 63;
+    if matches!(K, k::LXVD2X | k::LXVW4X | k::LXVH8X | k::LXVB16X | k::LXVX)
+        && fast_ok()
+        && let Some(v) = load16_fast::<K>(c, ea)
+    {
+        c.vsr[ti] = v;
+        return Ok(());
+    }
+    if matches!(
+        K,
+        k::STXVD2X | k::STXVW4X | k::STXVH8X | k::STXVB16X | k::STXVX
+    ) && fast_ok()
+        && store16_fast::<K>(c, ea, c.vsr[ti])
+    {
+        return Ok(());
+    }
     match K {
         k::LXSIWZX => {
             let v = c.ld::<4>(ea)?;
@@ -328,6 +402,25 @@ fn mov<const K: u8>(c: &mut Core, op: &Op, cia: u64) -> Flow {
     Flow::Next
 }
 
+/// The X-form handler of access `K` with the facility rule `f` resolved for register
+/// `rt` at decode time (F_VSX_VEC: VSR 0–31 need MSR[VSX], 32–63 MSR[VEC]).
+fn x_op<const K: u8>(f: u8, rt: u32) -> Handler {
+    if f == F_VSX || rt < 32 {
+        mem_x::<K, F_VSX>
+    } else {
+        mem_x::<K, F_VEC>
+    }
+}
+
+/// The DQ-form handler of access `K` (rule F_VSX_VEC) resolved for register `rt`.
+fn d_op<const K: u8>(rt: u32) -> Handler {
+    if rt < 32 {
+        mem_d::<K, F_VSX>
+    } else {
+        mem_d::<K, F_VEC>
+    }
+}
+
 /// An op with the XX1 6-bit register number (T + 32·TX) in `rt`.
 #[inline]
 fn xx1(f: Handler, w: u32, imm: u64) -> Option<Op> {
@@ -339,32 +432,33 @@ fn xx1(f: Handler, w: u32, imm: u64) -> Option<Op> {
 /// Op 31 VSX loads/stores/moves.
 pub(super) fn decode31(w: u32) -> Option<Op> {
     use k::*;
+    let rt = ((w >> 21) & 31) | ((w & 1) << 5);
     let f: Handler = match field::xo10(w) {
-        12 => mem_x::<LXSIWZX, F_VSX>,
-        76 => mem_x::<LXSIWAX, F_VSX>,
-        524 => mem_x::<LXSSPX, F_VSX>,
-        588 => mem_x::<LXSDX, F_VSX>,
-        844 => mem_x::<LXVD2X, F_VSX>,
-        332 => mem_x::<LXVDSX, F_VSX>,
-        780 => mem_x::<LXVW4X, F_VSX>,
-        812 => mem_x::<LXVH8X, F_VSX_VEC>,
-        876 => mem_x::<LXVB16X, F_VSX_VEC>,
-        268 | 300 => mem_x::<LXVX, F_VSX_VEC>,
-        364 => mem_x::<LXVWSX, F_VSX_VEC>,
-        781 => mem_x::<LXSIBZX, F_VSX_VEC>,
-        813 => mem_x::<LXSIHZX, F_VSX_VEC>,
+        12 => x_op::<LXSIWZX>(F_VSX, rt),
+        76 => x_op::<LXSIWAX>(F_VSX, rt),
+        524 => x_op::<LXSSPX>(F_VSX, rt),
+        588 => x_op::<LXSDX>(F_VSX, rt),
+        844 => x_op::<LXVD2X>(F_VSX, rt),
+        332 => x_op::<LXVDSX>(F_VSX, rt),
+        780 => x_op::<LXVW4X>(F_VSX, rt),
+        812 => x_op::<LXVH8X>(F_VSX_VEC, rt),
+        876 => x_op::<LXVB16X>(F_VSX_VEC, rt),
+        268 | 300 => x_op::<LXVX>(F_VSX_VEC, rt),
+        364 => x_op::<LXVWSX>(F_VSX_VEC, rt),
+        781 => x_op::<LXSIBZX>(F_VSX_VEC, rt),
+        813 => x_op::<LXSIHZX>(F_VSX_VEC, rt),
         269 => lxvl::<false>,
         301 => lxvl::<true>,
-        140 => mem_x::<STXSIWX, F_VSX>,
-        652 => mem_x::<STXSSPX, F_VSX>,
-        716 => mem_x::<STXSDX, F_VSX>,
-        972 => mem_x::<STXVD2X, F_VSX>,
-        908 => mem_x::<STXVW4X, F_VSX>,
-        940 => mem_x::<STXVH8X, F_VSX_VEC>,
-        1004 => mem_x::<STXVB16X, F_VSX_VEC>,
-        396 => mem_x::<STXVX, F_VSX_VEC>,
-        909 => mem_x::<STXSIBX, F_VSX_VEC>,
-        941 => mem_x::<STXSIHX, F_VSX_VEC>,
+        140 => x_op::<STXSIWX>(F_VSX, rt),
+        652 => x_op::<STXSSPX>(F_VSX, rt),
+        716 => x_op::<STXSDX>(F_VSX, rt),
+        972 => x_op::<STXVD2X>(F_VSX, rt),
+        908 => x_op::<STXVW4X>(F_VSX, rt),
+        940 => x_op::<STXVH8X>(F_VSX_VEC, rt),
+        1004 => x_op::<STXVB16X>(F_VSX_VEC, rt),
+        396 => x_op::<STXVX>(F_VSX_VEC, rt),
+        909 => x_op::<STXSIBX>(F_VSX_VEC, rt),
+        941 => x_op::<STXSIHX>(F_VSX_VEC, rt),
         397 => stxvl::<false>,
         429 => stxvl::<true>,
         51 => mov::<MFVSRD>,
@@ -408,13 +502,14 @@ pub(super) fn decode61(w: u32) -> Option<Op> {
         3 => vr_target(mem_d::<{ k::STXSSPX }, F_VEC>, w, ds),
         _ => {
             let dq = (w & 0xFFF0) as u16 as i16 as i64 as u64;
+            let rt = ((w >> 21) & 31) | (((w >> 3) & 1) << 5);
             let f: Handler = match w & 7 {
-                1 => mem_d::<{ k::LXVX }, F_VSX_VEC>,
-                5 => mem_d::<{ k::STXVX }, F_VSX_VEC>,
+                1 => d_op::<{ k::LXVX }>(rt),
+                5 => d_op::<{ k::STXVX }>(rt),
                 _ => return None,
             };
             let mut o = Op::new(f, w, dq);
-            o.rt = (((w >> 21) & 31) | (((w >> 3) & 1) << 5)) as u8;
+            o.rt = rt as u8;
             Some(o)
         }
     }

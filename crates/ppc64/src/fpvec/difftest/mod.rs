@@ -11,7 +11,7 @@
 
 #![allow(dead_code)]
 
-mod cases;
+pub(crate) mod cases;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -163,7 +163,7 @@ pub(crate) fn run_qemu(cases: &[Case]) -> Vec<Case> {
 
 /// A vCPU for executing cases.
 pub(crate) struct Emu {
-    cpu: Cpu,
+    pub(crate) cpu: Cpu,
 }
 
 impl Emu {
