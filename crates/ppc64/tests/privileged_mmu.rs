@@ -916,3 +916,59 @@ fn garbage_tables_never_panic() {
         );
     }
 }
+
+// ---- cache-management instructions and translation (ISA 3.0B Book II §4.3) ---------------
+
+#[test]
+fn touch_hints_never_fault() {
+    // dcbt/dcbtst are hints: no interrupt for an address without translation.
+    let ea = kslot(4);
+    let mut m = kernel("dcbt 0,r3\n dcbtst 0,r3\n sc 1");
+    m.cpu.core.gpr[3] = ea;
+    m.expect_stop(KBASE + CODE + 8);
+}
+
+#[test]
+fn dcbst_dcbf_and_icbi_translate_as_loads() {
+    // Book II §4.3.2/§4.3.3: dcbst, dcbf and icbi are treated as loads for translation and
+    // protection: no translation is a DSI without the store bit.
+    let ea = kslot(4);
+    for insn in ["dcbst 0,r3", "dcbf 0,r3", "icbi 0,r3"] {
+        let mut m = kernel(insn);
+        m.cpu.core.gpr[3] = ea + 0x48;
+        m.expect_stop(vec::DSI);
+        assert_eq!(m.cpu.core.dsisr, NOPTE, "{insn}: DSISR");
+        assert_eq!(m.cpu.core.srr0, KBASE + CODE, "{insn}: SRR0");
+    }
+    // On a read-only page they are performed.
+    let mut m = kernel("dcbst 0,r3\n dcbf 0,r3\n icbi 0,r3\n sc 1");
+    m.map(0, ea, DATA, 12, pte::R | pte::C | pte::PRIV | pte::RD);
+    m.cpu.core.gpr[3] = ea;
+    m.expect_stop(KBASE + CODE + 12);
+}
+
+#[test]
+fn dcbz_translates_as_a_store() {
+    let ea = kslot(4);
+    let mut m = kernel("dcbz 0,r3");
+    m.cpu.core.gpr[3] = ea + 0x48;
+    m.expect_stop(vec::DSI);
+    assert_eq!(m.cpu.core.dsisr, NOPTE | STORE);
+    let mut m = kernel("dcbz 0,r3");
+    m.map(0, ea, DATA, 12, pte::R | pte::C | pte::PRIV | pte::RD);
+    m.cpu.core.gpr[3] = ea + 0x48;
+    m.expect_stop(vec::DSI);
+    assert_eq!(m.cpu.core.dsisr, PROT | STORE);
+    // Writable: the aligned 128-byte block holding the EA is zeroed, nothing else.
+    let mut m = kernel("dcbz 0,r3\n sc 1");
+    m.map(0, ea, DATA, 12, pte::KERNEL);
+    for i in 0..0x100 / 8 {
+        m.set_le64(DATA + 8 * i, u64::MAX);
+    }
+    m.cpu.core.gpr[3] = ea + 0xC8;
+    m.expect_stop(KBASE + CODE + 4);
+    for off in (0..0x100).step_by(8) {
+        let want = if off >= 0x80 { 0 } else { u64::MAX };
+        assert_eq!(m.le64(DATA + off), want, "offset {off:#x}");
+    }
+}
