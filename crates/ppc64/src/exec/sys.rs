@@ -390,24 +390,16 @@ pub(crate) fn hv_only(c: &mut Core, _: &Op, cia: u64) -> Flow {
     c.privileged(cia)
 }
 
-/// PAPR status for a hypercall made from problem state.
-const H_PRIVILEGE: i64 = -3;
-
 /// sc LEV.
 pub(crate) fn sc(c: &mut Core, op: &Op, cia: u64) -> Flow {
     let lev = (op.raw >> 5) & 0x7F;
-    if lev == 1 {
-        if c.problem_state() {
-            // A hypercall from problem state: the hypervisor refuses it with H_PRIVILEGE in
-            // r3 and resumes after the `sc`, without entering the guest kernel (QEMU spapr).
-            c.gpr[3] = H_PRIVILEGE as u64;
-            return Flow::Next;
-        }
+    if lev == 1 && !c.problem_state() {
         c.nia = cia.wrapping_add(4);
         c.exit = Some(Exit::Hcall);
         return Flow::Stop;
     }
-    // LEV=0 (and reserved levels): system call interrupt, SRR0 = next instruction.
+    // LEV=0 (and reserved levels, and `sc 1` from problem state, which a PAPR hypervisor
+    // reflects to the guest kernel): system call interrupt, SRR0 = next instruction.
     c.interrupt(vec::SYSCALL, c.ea(cia.wrapping_add(4)), 0)
 }
 
