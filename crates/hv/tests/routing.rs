@@ -201,23 +201,6 @@ impl Guest {
     }
 }
 
-/// The `xive` crate re-forwards a still-asserted LSI at EOI *before* it tells the ack
-/// listener, so with a resampling irqfd the guest sees the source once more after each EOI
-/// (the listener lowers the line only after the event went out); `xics` tells the listener
-/// first and re-presents only if the line is still high afterwards, as KVM's XICS and IOAPIC
-/// do. This consumes that extra occurrence (XIVE only) and its resample signal;
-/// `xive_lsi_eoi_tells_the_listener_before_re_forwarding` (ignored until `xive` is fixed)
-/// asserts the intended behaviour.
-fn drain_xive_lsi_replay(g: &mut Guest, rdev: &EventFd) {
-    if g.chip().kind() != DeviceKind::Xive {
-        return;
-    }
-    assert!(wait_until(|| g.line()), "XIVE: replayed LSI occurrence");
-    assert_eq!(g.ack(), Some(L));
-    g.eoi(L);
-    assert_eq!(count(rdev), Some(1));
-}
-
 const KINDS: [DeviceKind; 2] = [DeviceKind::Xics, DeviceKind::Xive];
 
 #[test]
@@ -291,11 +274,9 @@ fn resample_fires_after_eoi() {
             g.eoi(L);
             // The EOI signalled the resample fd and lowered the line.
             assert_eq!(count(&rdev), Some(1), "{kind:?} round {round}");
-            drain_xive_lsi_replay(&mut g, &rdev);
             assert!(g.quiet(), "{kind:?}: line lowered by the resampler");
         }
-        let per_round = if kind == DeviceKind::Xive { 2 } else { 1 };
-        assert_eq!(g.vm.router().stats().resample_signals, 3 * per_round);
+        assert_eq!(g.vm.router().stats().resample_signals, 3, "{kind:?}");
         // A level held by KVM_IRQ_LINE without an irqfd on another LSI is not resampled
         // by anyone, and an EOI of an MSI source does not resample.
         g.claim(S1, false);
@@ -441,7 +422,6 @@ fn controller_switch_keeps_routing_and_resample() {
             Some(1),
             "round {round} {kind:?}: the new controller reports EOIs"
         );
-        drain_xive_lsi_replay(&mut g, &rdev);
         assert!(g.quiet());
         g.vm.destroy_irqchip().unwrap();
     }
@@ -579,12 +559,10 @@ fn claims_survive_controller_switches() {
     assert_eq!(g.vm.claimed_irqs(), vec![(S1, false), (L, true)]);
 }
 
-/// The intended resample behaviour on XIVE (see [`drain_xive_lsi_replay`]): the EOI of a
-/// resampled LSI lowers the line before the source is re-evaluated, so nothing is
-/// re-delivered unless the device raises the line again. Fails until the `xive` crate
-/// notifies its ack listener before the EOI's re-forwarding decision.
+/// Resample on XIVE: the EOI of a resampled LSI lowers the line before the source is
+/// re-evaluated, so nothing is re-delivered unless the device raises the line again (as
+/// KVM's XICS and IOAPIC order it).
 #[test]
-#[ignore = "xive re-forwards an asserted LSI before notifying the ack listener"]
 fn xive_lsi_eoi_tells_the_listener_before_re_forwarding() {
     let mut g = Guest::new(Some(DeviceKind::Xive));
     g.claim(L, true);
