@@ -503,32 +503,30 @@ impl Inner {
     }
 
     fn msix_read(&self, off: u64, data: &mut [u8]) {
-        if off >= VirtioPciLayout::PBA_OFFSET {
-            let bit0 = (off - VirtioPciLayout::PBA_OFFSET) * 8;
-            let mut v = 0u64;
-            for i in 0..(data.len() as u64 * 8) {
-                let idx = bit0 + i;
-                if usize::try_from(idx)
-                    .ok()
-                    .and_then(|x| self.pba.get(x))
-                    .copied()
-                    .unwrap_or(false)
-                {
-                    v |= 1 << i;
-                }
-            }
-            put_le(data, v);
-            return;
+        for (i, d) in data.iter_mut().enumerate() {
+            let Some(a) = off.checked_add(i as u64) else {
+                *d = 0;
+                continue;
+            };
+            *d = if a >= VirtioPciLayout::PBA_OFFSET {
+                // PBA: bit n = vector n pending.
+                let first = (a - VirtioPciLayout::PBA_OFFSET).saturating_mul(8);
+                (0..8u64).fold(0u8, |acc, b| {
+                    let set = usize::try_from(first + b)
+                        .ok()
+                        .and_then(|x| self.pba.get(x))
+                        .copied()
+                        .unwrap_or(false);
+                    acc | (u8::from(set) << b)
+                })
+            } else {
+                let (e, w, byte) = ((a / 16) as usize, ((a % 16) / 4) as usize, a % 4);
+                self.msix
+                    .get(e)
+                    .map(|entry| (entry[w] >> (8 * byte)) as u8)
+                    .unwrap_or(0)
+            };
         }
-        let mut v = 0u64;
-        for i in 0..data.len() as u64 {
-            let a = off + i;
-            let (e, w, byte) = ((a / 16) as usize, ((a % 16) / 4) as usize, a % 4);
-            if let Some(entry) = self.msix.get(e) {
-                v |= u64::from((entry[w] >> (8 * byte)) as u8) << (8 * i);
-            }
-        }
-        put_le(data, v);
     }
 
     fn msix_write(&mut self, off: u64, data: &[u8]) {

@@ -200,3 +200,51 @@ fn without_access_platform_dma_uses_guest_physical_addresses() {
     assert_eq!(d.used(0), vec![(0, 513)]);
     let _ = std::fs::remove_file(&img);
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+    use virtio_devices::PciFunction;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        /// Any access size (1..=16 bytes), offset, BAR or config register, in any order, never
+        /// panics.
+        #[test]
+        fn arbitrary_accesses_do_not_panic(
+            ops in proptest::collection::vec(
+                (0u8..6, 0u64..0x5000, 1usize..=16, any::<bool>(), any::<u64>()),
+                1..64,
+            )
+        ) {
+            let mem = ram(1 << 20);
+            let dev = VirtioPciDevice::new(
+                Box::new(virtio_devices::rng::Rng::new().unwrap()),
+                mem.clone(),
+                PeIommu::default(),
+                true,
+            );
+            let d = Driver::new(dev, mem);
+            for (bar, off, len, write, val) in ops {
+                let mut buf = [0u8; 16];
+                buf[..8].copy_from_slice(&val.to_le_bytes());
+                buf[8..].copy_from_slice(&val.rotate_left(7).to_le_bytes());
+                if bar == 5 {
+                    let reg = (off % 256) as u16;
+                    let size = [1u8, 2, 4][len % 3];
+                    if reg.is_multiple_of(u16::from(size)) && usize::from(reg) + usize::from(size) <= 256 {
+                        if write {
+                            d.dev.config_write(reg, size, val as u32);
+                        } else {
+                            d.dev.config_read(reg, size);
+                        }
+                    }
+                } else if write {
+                    d.dev.bar_write(bar, off, &buf[..len]);
+                } else {
+                    d.dev.bar_read(bar, off, &mut buf[..len]);
+                }
+            }
+        }
+    }
+}
