@@ -1,6 +1,7 @@
 //! `papr-hv`: the command line.
 
 mod bench;
+mod devices;
 mod fetch;
 mod term;
 
@@ -109,6 +110,15 @@ struct RunArgs {
     /// How the kernel is entered.
     #[arg(long, value_enum, default_value_t = BootArg::Of)]
     boot: BootArg,
+    /// virtio-blk disk on a raw image: path=FILE[,readonly=on][,iommu=off] (repeatable).
+    #[arg(long, value_parser = devices::parse_disk)]
+    disk: Vec<spapr::PciDeviceConfig>,
+    /// virtio-net on a tap interface: tap,ifname=NAME[,iommu=off] (repeatable).
+    #[arg(long, value_parser = devices::parse_net)]
+    net: Vec<spapr::PciDeviceConfig>,
+    /// Other virtio device: virtio-rng or virtio-console, [,iommu=off] (repeatable).
+    #[arg(long, value_parser = devices::parse_device)]
+    device: Vec<spapr::PciDeviceConfig>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -165,6 +175,7 @@ fn run(a: RunArgs) -> Result<MachineExit, String> {
             BootArg::Of => BootMode::ClientInterface,
             BootArg::Fdt => BootMode::Fdt,
         },
+        devices: a.disk.into_iter().chain(a.net).chain(a.device).collect(),
     };
     let console = Arc::new(Console::new(Box::new(std::io::stdout()), None));
     let handle: Arc<Mutex<Option<MachineHandle>>> = Arc::new(Mutex::new(None));

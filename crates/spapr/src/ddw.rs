@@ -474,6 +474,7 @@ mod tests {
             mem_size: 256 << 20,
             irqchip: IrqChipMode::Xics,
             boot: BootMode::ClientInterface,
+            devices: Vec::new(),
         };
         let console = std::sync::Arc::new(crate::Console::new(Box::new(std::io::sink()), None));
         let m = Machine::new(&cfg, console).unwrap();

@@ -37,6 +37,37 @@ pub enum BootMode {
     Fdt,
 }
 
+/// A virtio-pci device on the PHB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PciDeviceConfig {
+    /// virtio-blk on a raw image.
+    Disk {
+        /// Image file.
+        path: std::path::PathBuf,
+        /// Open read-only, offer `VIRTIO_BLK_F_RO`.
+        readonly: bool,
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM` (DMA through the TCE tables).
+        iommu: bool,
+    },
+    /// virtio-net on a tap interface.
+    Net {
+        /// Host interface name.
+        ifname: String,
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
+        iommu: bool,
+    },
+    /// virtio-rng.
+    Rng {
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
+        iommu: bool,
+    },
+    /// virtio-console (output on the machine's console).
+    Console {
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
+        iommu: bool,
+    },
+}
+
 /// Machine configuration.
 #[derive(Clone)]
 pub struct MachineConfig {
@@ -56,6 +87,8 @@ pub struct MachineConfig {
     pub irqchip: IrqChipMode,
     /// Boot protocol.
     pub boot: BootMode,
+    /// virtio-pci devices (slots 0, 1, ... of the PHB).
+    pub devices: Vec<PciDeviceConfig>,
 }
 
 /// Why the machine stopped.
@@ -128,6 +161,8 @@ pub struct Shared {
     tod_offset: Mutex<i64>,
     fwnmi: Mutex<Option<(u64, u64)>>,
     platform_intc: u8,
+    /// The PCI host bridge (None without PCI devices).
+    pub phb: Option<Arc<crate::phb::Phb>>,
 }
 
 /// Size of the firmware area at the top of the low 4 GiB (client-interface stub, FDT,
@@ -261,9 +296,13 @@ impl Shared {
                 .destroy_irqchip()
                 .map_err(|e| format!("destroying the interrupt controller: {e}"))?;
         }
-        self.vm
+        let chip = self
+            .vm
             .create_irqchip(kind)
             .map_err(|e| format!("creating the interrupt controller: {e}"))?;
+        if let Some(phb) = &self.phb {
+            phb.claim_sources(&chip);
+        }
         Ok(())
     }
 
@@ -572,7 +611,15 @@ impl Machine {
             rng_seed: seed,
             xive: None,
             xics: None,
+            phb: None,
         };
+        let phb = if cfg.devices.is_empty() {
+            None
+        } else {
+            Some(build_phb(&vm, &cfg.devices, &console)?)
+        };
+        let mut params = params;
+        params.phb = phb.clone();
         let shared = Arc::new(Shared {
             vm,
             console,
@@ -589,6 +636,7 @@ impl Machine {
             tod_offset: Mutex::new(0),
             fwnmi: Mutex::new(None),
             platform_intc,
+            phb,
         });
         // The interrupt controller the machine starts with: the one CAS will most likely pick
         // (XIVE unless only XICS is offered). CAS switches if the guest wants the other.
@@ -719,6 +767,74 @@ impl Machine {
             Some(Event::Reboot) | None => None,
         }
     }
+}
+
+/// Host output of a virtio console: the machine's console.
+struct ConsoleOut(Arc<Console>);
+
+impl std::io::Write for ConsoleOut {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.write(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Creates the virtio devices and the PHB holding them.
+fn build_phb(
+    vm: &Vm,
+    devices: &[PciDeviceConfig],
+    console: &Arc<Console>,
+) -> Result<Arc<crate::phb::Phb>, MachineError> {
+    use crate::phb::{DeviceKind, Phb};
+    use virtio_devices::VirtioDevice;
+    let iommu = Phb::pe_iommu(vm).map_err(MachineError::Config)?;
+    let mem = (**vm.memory()).clone();
+    let mut list = Vec::new();
+    let mut rx = Vec::new();
+    for d in devices {
+        let (kind, dev, with_iommu): (DeviceKind, Box<dyn VirtioDevice>, bool) = match d {
+            PciDeviceConfig::Disk {
+                path,
+                readonly,
+                iommu,
+            } => {
+                let b = virtio_devices::block::Block::open(path, *readonly)
+                    .map_err(|e| MachineError::Config(format!("disk {}: {e}", path.display())))?;
+                (DeviceKind::Block, Box::new(b), *iommu)
+            }
+            PciDeviceConfig::Net { ifname, iommu } => {
+                let n = virtio_devices::net::Net::open_tap(ifname)
+                    .map_err(|e| MachineError::Config(format!("net tap {ifname}: {e}")))?;
+                rx.push((list.len(), n.rx_handle()));
+                (DeviceKind::Net, Box::new(n), *iommu)
+            }
+            PciDeviceConfig::Rng { iommu } => {
+                let r = virtio_devices::rng::Rng::new()
+                    .map_err(|e| MachineError::Config(format!("virtio-rng: {e}")))?;
+                (DeviceKind::Rng, Box::new(r), *iommu)
+            }
+            PciDeviceConfig::Console { iommu } => {
+                let c =
+                    virtio_devices::console::Console::new(Box::new(ConsoleOut(console.clone())));
+                (DeviceKind::Console, Box::new(c), *iommu)
+            }
+        };
+        let pci = Arc::new(virtio_devices::VirtioPciDevice::new(
+            dev,
+            mem.clone(),
+            iommu.clone(),
+            with_iommu,
+        ));
+        list.push((kind, pci));
+    }
+    for (i, h) in rx {
+        virtio_devices::net::start_rx(&list[i].1, h)
+            .map_err(|e| MachineError::Config(format!("virtio-net receive thread: {e}")))?;
+    }
+    Phb::new(vm, list).map_err(MachineError::Config)
 }
 
 fn load_kernel(
