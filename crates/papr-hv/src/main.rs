@@ -1,6 +1,7 @@
 //! `papr-hv`: the command line.
 
 mod bench;
+mod bench_irq;
 mod devices;
 mod fetch;
 mod term;
@@ -63,6 +64,29 @@ enum BenchCmd {
         /// Initrd (default: the fetched Debian installer).
         #[arg(long)]
         initrd: Option<PathBuf>,
+    },
+    /// Interrupt controllers (XIVE and XICS): deliveries per second and trigger-to-wake
+    /// latency through the hypervisor core, and an in-guest IPI ping-pong under papr-hv and
+    /// under QEMU (alternating runs).
+    Irq {
+        /// Trigger-to-wake latency samples per controller.
+        #[arg(long, default_value_t = 5000)]
+        samples: usize,
+        /// Deliveries per deliveries-per-second run.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Timed ping-pong round trips per guest run.
+        #[arg(long, default_value_t = 20000)]
+        rounds: u32,
+        /// Runs of each measurement (ping-pong: per machine and controller).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Do not run QEMU.
+        #[arg(long)]
+        no_qemu: bool,
+        /// Markdown file to update (the section between the irq-bench markers).
+        #[arg(long)]
+        write: Option<PathBuf>,
     },
 }
 
@@ -277,6 +301,30 @@ fn main() -> ExitCode {
                 bench::boot(&k, &i, cpus, &memory, runs.max(1), write)
             })();
             match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("papr-hv: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Bench(BenchCmd::Irq {
+            samples,
+            events,
+            rounds,
+            runs,
+            no_qemu,
+            write,
+        }) => {
+            let a = bench_irq::IrqBenchArgs {
+                samples,
+                events,
+                rounds,
+                runs,
+                no_qemu,
+                write,
+            };
+            match bench_irq::irq(&a) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("papr-hv: {e}");
