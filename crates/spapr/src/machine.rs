@@ -296,13 +296,11 @@ impl Shared {
                 .destroy_irqchip()
                 .map_err(|e| format!("destroying the interrupt controller: {e}"))?;
         }
-        let chip = self
-            .vm
+        // The PHB's sources were claimed on the VM (`Vm::claim_irq`): the new controller
+        // has them.
+        self.vm
             .create_irqchip(kind)
             .map_err(|e| format!("creating the interrupt controller: {e}"))?;
-        if let Some(phb) = &self.phb {
-            phb.claim_sources(&chip);
-        }
         Ok(())
     }
 
@@ -764,7 +762,12 @@ impl Machine {
             .take();
         match ev {
             Some(Event::Exit(e)) => Some(e),
-            Some(Event::Reboot) | None => None,
+            Some(Event::Reboot) | None => {
+                // Machine reset: DMA windows back to their defaults, tables cleared (the
+                // next boot builds a new VM too, but nothing of this one may leak into it).
+                shared.vm.tce().reset();
+                None
+            }
         }
     }
 }
@@ -834,7 +837,7 @@ fn build_phb(
         virtio_devices::net::start_rx(&list[i].1, h)
             .map_err(|e| MachineError::Config(format!("virtio-net receive thread: {e}")))?;
     }
-    Phb::new(vm, list).map_err(MachineError::Config)
+    Phb::new(vm, list, crate::phb::MsiPath::from_env()).map_err(MachineError::Config)
 }
 
 fn load_kernel(
