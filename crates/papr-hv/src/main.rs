@@ -113,7 +113,8 @@ struct RunArgs {
     /// virtio-blk disk on a raw image: path=FILE[,readonly=on][,iommu=off] (repeatable).
     #[arg(long, value_parser = devices::parse_disk)]
     disk: Vec<spapr::PciDeviceConfig>,
-    /// virtio-net on a tap interface: tap,ifname=NAME[,iommu=off] (repeatable).
+    /// virtio-net: user[,iommu=off] (unprivileged gateway 10.0.2.2 answering ARP and ping)
+    /// or tap,ifname=NAME[,iommu=off] (repeatable).
     #[arg(long, value_parser = devices::parse_net)]
     net: Vec<spapr::PciDeviceConfig>,
     /// Other virtio device: virtio-rng or virtio-console, [,iommu=off] (repeatable).
