@@ -1,6 +1,7 @@
 //! `papr-hv`: the command line.
 
 mod bench;
+mod bench_virtio;
 mod devices;
 mod fetch;
 mod term;
@@ -61,6 +62,31 @@ enum BenchCmd {
         #[arg(long)]
         kernel: Option<PathBuf>,
         /// Initrd (default: the fetched Debian installer).
+        #[arg(long)]
+        initrd: Option<PathBuf>,
+    },
+    /// virtio-blk sequential write/read throughput in the virtio test guest
+    /// (scripts/virtio-initramfs), with and without ACCESS_PLATFORM, papr-hv beside QEMU.
+    Virtio {
+        /// vCPUs.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Memory.
+        #[arg(long, default_value = "1G")]
+        memory: String,
+        /// MiB written and read per pass.
+        #[arg(long, default_value_t = 256)]
+        mib: u32,
+        /// Passes each way per boot.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Markdown file to update (the section between the virtio-bench markers).
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Kernel (default: ~/.cache/papr-hv/virtio-test/vmlinux).
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        /// Initrd (default: ~/.cache/papr-hv/virtio-test/initrd).
         #[arg(long)]
         initrd: Option<PathBuf>,
     },
@@ -281,6 +307,33 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("papr-hv: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Bench(BenchCmd::Virtio {
+            cpus,
+            memory,
+            mib,
+            runs,
+            write,
+            kernel,
+            initrd,
+        }) => {
+            let dir = fetch::default_cache().join("virtio-test");
+            let o = bench_virtio::Options {
+                kernel: kernel.unwrap_or_else(|| dir.join("vmlinux")),
+                initrd: initrd.unwrap_or_else(|| dir.join("initrd")),
+                cpus,
+                memory,
+                mib,
+                runs,
+                write,
+            };
+            match bench_virtio::virtio(&o) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("papr-hv: {e} (build the guest with scripts/virtio-initramfs)");
                     ExitCode::from(1)
                 }
             }
