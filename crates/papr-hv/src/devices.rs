@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use spapr::PciDeviceConfig;
+use spapr::{NetBackendConfig, PciDeviceConfig};
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
     match v {
@@ -44,31 +44,40 @@ pub fn parse_disk(s: &str) -> Result<PciDeviceConfig, String> {
     })
 }
 
-/// `tap,ifname=NAME[,iommu=off]`.
+/// `user[,iommu=off]` or `tap,ifname=NAME[,iommu=off]`.
 pub fn parse_net(s: &str) -> Result<PciDeviceConfig, String> {
     let mut it = pairs(s);
-    match it.next() {
-        Some(("tap", "")) => {}
+    let user = match it.next() {
+        Some(("tap", "")) => false,
+        Some(("user", "")) => true,
         Some((b, _)) => {
             return Err(format!(
-                "--net: unsupported backend '{b}' (only tap,ifname=NAME)"
+                "--net: unsupported backend '{b}' (user, or tap,ifname=NAME)"
             ));
         }
-        None => return Err("--net needs tap,ifname=NAME".into()),
-    }
+        None => return Err("--net needs user or tap,ifname=NAME".into()),
+    };
     let (mut ifname, mut iommu) = (None, true);
     for (k, v) in it {
         match k {
-            "ifname" if !v.is_empty() && v.len() < 16 => ifname = Some(v.to_string()),
-            "ifname" => return Err(format!("--net: bad interface name '{v}' (1 to 15 bytes)")),
+            "ifname" if !user && !v.is_empty() && v.len() < 16 => ifname = Some(v.to_string()),
+            "ifname" if !user => {
+                return Err(format!("--net: bad interface name '{v}' (1 to 15 bytes)"));
+            }
             "iommu" => iommu = parse_bool(k, v)?,
-            _ => return Err(format!("--net: unknown option '{k}' (ifname=, iommu=)")),
+            _ => {
+                return Err(format!(
+                    "--net: unknown option '{k}' (ifname= for tap, iommu=)"
+                ));
+            }
         }
     }
-    Ok(PciDeviceConfig::Net {
-        ifname: ifname.ok_or("--net tap needs ifname=NAME")?,
-        iommu,
-    })
+    let backend = if user {
+        NetBackendConfig::User
+    } else {
+        NetBackendConfig::Tap(ifname.ok_or("--net tap needs ifname=NAME")?)
+    };
+    Ok(PciDeviceConfig::Net { backend, iommu })
 }
 
 /// `virtio-rng[,iommu=off]` or `virtio-console[,iommu=off]` (`-pci` suffix accepted).
@@ -123,11 +132,19 @@ mod tests {
         assert_eq!(
             parse_net("tap,ifname=tap0").unwrap(),
             PciDeviceConfig::Net {
-                ifname: "tap0".into(),
+                backend: NetBackendConfig::Tap("tap0".into()),
                 iommu: true
             }
         );
-        assert!(parse_net("user").is_err());
+        assert_eq!(
+            parse_net("user,iommu=off").unwrap(),
+            PciDeviceConfig::Net {
+                backend: NetBackendConfig::User,
+                iommu: false
+            }
+        );
+        assert!(parse_net("user,ifname=x").is_err());
+        assert!(parse_net("slirp").is_err());
         assert!(parse_net("tap").is_err());
         assert!(parse_net("tap,ifname=0123456789abcdefg").is_err());
         assert_eq!(

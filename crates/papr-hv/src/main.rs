@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_irq;
+mod bench_virtio;
 mod devices;
 mod fetch;
 mod term;
@@ -88,6 +89,31 @@ enum BenchCmd {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// virtio-blk sequential write/read throughput in the virtio test guest
+    /// (scripts/virtio-initramfs), with and without ACCESS_PLATFORM, papr-hv beside QEMU.
+    Virtio {
+        /// vCPUs.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Memory.
+        #[arg(long, default_value = "1G")]
+        memory: String,
+        /// MiB written and read per pass.
+        #[arg(long, default_value_t = 256)]
+        mib: u32,
+        /// Passes each way per boot.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Markdown file to update (the section between the virtio-bench markers).
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Kernel (default: ~/.cache/papr-hv/virtio-test/vmlinux).
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        /// Initrd (default: ~/.cache/papr-hv/virtio-test/initrd).
+        #[arg(long)]
+        initrd: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -137,7 +163,8 @@ struct RunArgs {
     /// virtio-blk disk on a raw image: path=FILE[,readonly=on][,iommu=off] (repeatable).
     #[arg(long, value_parser = devices::parse_disk)]
     disk: Vec<spapr::PciDeviceConfig>,
-    /// virtio-net on a tap interface: tap,ifname=NAME[,iommu=off] (repeatable).
+    /// virtio-net: user[,iommu=off] (unprivileged gateway 10.0.2.2 answering ARP and ping)
+    /// or tap,ifname=NAME[,iommu=off] (repeatable).
     #[arg(long, value_parser = devices::parse_net)]
     net: Vec<spapr::PciDeviceConfig>,
     /// Other virtio device: virtio-rng or virtio-console, [,iommu=off] (repeatable).
@@ -328,6 +355,33 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("papr-hv: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Bench(BenchCmd::Virtio {
+            cpus,
+            memory,
+            mib,
+            runs,
+            write,
+            kernel,
+            initrd,
+        }) => {
+            let dir = fetch::default_cache().join("virtio-test");
+            let o = bench_virtio::Options {
+                kernel: kernel.unwrap_or_else(|| dir.join("vmlinux")),
+                initrd: initrd.unwrap_or_else(|| dir.join("initrd")),
+                cpus,
+                memory,
+                mib,
+                runs,
+                write,
+            };
+            match bench_virtio::virtio(&o) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("papr-hv: {e} (build the guest with scripts/virtio-initramfs)");
                     ExitCode::from(1)
                 }
             }

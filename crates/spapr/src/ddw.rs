@@ -477,25 +477,54 @@ mod tests {
             devices: Vec::new(),
         };
         let console = std::sync::Arc::new(crate::Console::new(Box::new(std::io::sink()), None));
+        let query = |m: &Machine, config_addr: u32| -> Vec<u32> {
+            let ram = &m.vm().partition().ram;
+            let mut b = Vec::new();
+            for v in [
+                QUERY_PE_DMA_WINDOW,
+                3,
+                5,
+                config_addr,
+                0x0800_0000,
+                0x2000_0000,
+            ] {
+                b.extend_from_slice(&v.to_be_bytes());
+            }
+            b.extend_from_slice(&[0xFF; 20]);
+            ram.write(BUF, &b).unwrap();
+            assert_eq!(
+                crate::rtas::call(m.shared(), 0, BUF),
+                RtasOutcome::Return(hvapi::hcall::H_SUCCESS)
+            );
+            let mut out = [0u8; 20];
+            ram.read(BUF + 24, &mut out).unwrap();
+            out.chunks(4)
+                .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        // No PCI device: no PHB, no PE.
+        let m = Machine::new(&cfg, console.clone()).unwrap();
+        assert!(m.vm().tce().pe(PHB0).is_none());
+        assert_eq!(query(&m, 0)[0], -3i32 as u32);
+        drop(m);
+        // A disk: the PHB registers its PE (once) and answers for the disk's function only.
+        let img = std::env::temp_dir().join(format!("spapr-ddw-{}.img", std::process::id()));
+        std::fs::write(&img, [0u8; 4096]).unwrap();
+        let cfg = MachineConfig {
+            devices: vec![crate::machine::PciDeviceConfig::Disk {
+                path: img.clone(),
+                readonly: true,
+                iommu: true,
+            }],
+            ..cfg
+        };
         let m = Machine::new(&cfg, console).unwrap();
-        m.vm().tce().add_pe(PeConfig::qemu_phb(0)).unwrap();
-        let ram = &m.vm().partition().ram;
-        let mut b = Vec::new();
-        for v in [QUERY_PE_DMA_WINDOW, 3, 5, 0, 0x0800_0000, 0x2000_0000] {
-            b.extend_from_slice(&v.to_be_bytes());
-        }
-        b.extend_from_slice(&[0xFF; 20]);
-        ram.write(BUF, &b).unwrap();
-        assert_eq!(
-            crate::rtas::call(m.shared(), 0, BUF),
-            RtasOutcome::Return(hvapi::hcall::H_SUCCESS)
+        assert!(
+            m.vm().tce().add_pe(PeConfig::qemu_phb(0)).is_err(),
+            "the PHB registered its PE"
         );
-        let mut out = [0u8; 20];
-        ram.read(BUF + 24, &mut out).unwrap();
-        let cells: Vec<u32> = out
-            .chunks(4)
-            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
-            .collect();
-        assert_eq!(cells, vec![0, 1, 0x8000_0000, 0x107, 0]);
+        assert_eq!(query(&m, 0), vec![0, 1, 0x8000_0000, 0x107, 0]);
+        assert_eq!(query(&m, 0x0800)[0], -3i32 as u32, "empty slot");
+        let _ = std::fs::remove_file(img);
     }
 }

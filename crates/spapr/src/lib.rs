@@ -22,5 +22,5 @@ pub mod vof;
 pub use console::Console;
 pub use machine::{
     BootMode, IrqChipMode, Machine, MachineConfig, MachineError, MachineExit, MachineHandle,
-    PciDeviceConfig, run,
+    NetBackendConfig, PciDeviceConfig, run,
 };

@@ -49,10 +49,10 @@ pub enum PciDeviceConfig {
         /// Offer `VIRTIO_F_ACCESS_PLATFORM` (DMA through the TCE tables).
         iommu: bool,
     },
-    /// virtio-net on a tap interface.
+    /// virtio-net.
     Net {
-        /// Host interface name.
-        ifname: String,
+        /// Where its frames go.
+        backend: NetBackendConfig,
         /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
         iommu: bool,
     },
@@ -66,6 +66,17 @@ pub enum PciDeviceConfig {
         /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
         iommu: bool,
     },
+}
+
+/// The host side of a virtio-net device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetBackendConfig {
+    /// A tap interface with this name (created if it does not exist; needs CAP_NET_ADMIN
+    /// or a persistent tap owned by the user).
+    Tap(String),
+    /// The unprivileged user-mode gateway (`virtio_devices::usernet`): 10.0.2.2 answers
+    /// ARP and ping.
+    User,
 }
 
 /// Machine configuration.
@@ -296,13 +307,11 @@ impl Shared {
                 .destroy_irqchip()
                 .map_err(|e| format!("destroying the interrupt controller: {e}"))?;
         }
-        let chip = self
-            .vm
+        // The PHB's sources were claimed on the VM (`Vm::claim_irq`): the new controller
+        // has them.
+        self.vm
             .create_irqchip(kind)
             .map_err(|e| format!("creating the interrupt controller: {e}"))?;
-        if let Some(phb) = &self.phb {
-            phb.claim_sources(&chip);
-        }
         Ok(())
     }
 
@@ -764,7 +773,12 @@ impl Machine {
             .take();
         match ev {
             Some(Event::Exit(e)) => Some(e),
-            Some(Event::Reboot) | None => None,
+            Some(Event::Reboot) | None => {
+                // Machine reset: DMA windows back to their defaults, tables cleared (the
+                // next boot builds a new VM too, but nothing of this one may leak into it).
+                shared.vm.tce().reset();
+                None
+            }
         }
     }
 }
@@ -805,9 +819,16 @@ fn build_phb(
                     .map_err(|e| MachineError::Config(format!("disk {}: {e}", path.display())))?;
                 (DeviceKind::Block, Box::new(b), *iommu)
             }
-            PciDeviceConfig::Net { ifname, iommu } => {
-                let n = virtio_devices::net::Net::open_tap(ifname)
-                    .map_err(|e| MachineError::Config(format!("net tap {ifname}: {e}")))?;
+            PciDeviceConfig::Net { backend, iommu } => {
+                let n = match backend {
+                    NetBackendConfig::Tap(ifname) => virtio_devices::net::Net::open_tap(ifname)
+                        .map_err(|e| MachineError::Config(format!("net tap {ifname}: {e}")))?,
+                    NetBackendConfig::User => {
+                        virtio_devices::net::Net::user()
+                            .map_err(|e| MachineError::Config(format!("net user: {e}")))?
+                            .0
+                    }
+                };
                 rx.push((list.len(), n.rx_handle()));
                 (DeviceKind::Net, Box::new(n), *iommu)
             }
@@ -834,7 +855,7 @@ fn build_phb(
         virtio_devices::net::start_rx(&list[i].1, h)
             .map_err(|e| MachineError::Config(format!("virtio-net receive thread: {e}")))?;
     }
-    Phb::new(vm, list).map_err(MachineError::Config)
+    Phb::new(vm, list, crate::phb::MsiPath::from_env()).map_err(MachineError::Config)
 }
 
 fn load_kernel(

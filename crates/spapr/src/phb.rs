@@ -10,18 +10,27 @@
 //!   BARs; accesses are decoded by the functions' current BARs.
 //! * DMA: the PE is registered in the VM's TCE registry as QEMU's (default window LIOBN
 //!   `0x80000000`, 1 GiB of 4 KiB pages at bus address 0, one dynamic-window slot).
-//! * Interrupts: INTx on LSIs `0x1200..0x1204` (QEMU's swizzle); MSI-X through
-//!   `ibm,change-msi` (sources allocated from `0x1300..0x2000`, claimed in the active
-//!   controller, each MSI-X entry programmed with the MSI window address and the source
-//!   number as data) and `ibm,query-interrupt-source-number`. A message to the MSI window
-//!   triggers the source its data names.
+//! * Interrupts go through the VM's routing layer (`hv::routing`), as a KVM user's would.
+//!   INTx on LSIs `0x1200..0x1204` (QEMU's swizzle), driven with `Vm::set_irq_line`. MSI-X
+//!   through `ibm,change-msi` (sources allocated from `0x1300..0x2000`, each MSI-X entry
+//!   programmed with the MSI window address and the source number as data) and
+//!   `ibm,query-interrupt-source-number`. Every source is claimed with `Vm::claim_irq`, so
+//!   it exists in whichever controller CAS creates. Delivery ([`MsiPath`]): by default one
+//!   irqfd per allocated vector (the device's message signals the vector's eventfd, the
+//!   router's worker injects GSI = source number); or synchronously with
+//!   `Vm::signal_msi`. A message to the MSI window that names no irqfd (a store by the
+//!   guest, a vector reprogrammed) goes through `Vm::signal_msi`.
+//! * DDW: the PHB is the [`ddw::PeLookup`] of the DDW RTAS calls: its BUID and the config
+//!   address of a present function name its one PE; anything else is −3.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use hv::{IrqChip, Vm};
-use hvapi::irq::IrqInjector;
+use hv::Vm;
+use hv::routing::EventFd;
 use virtio_devices::{InterruptSink, PciFunction, VirtioPciDevice};
 
+use crate::ddw;
 use crate::dt::{Tree, cells, string};
 use crate::tree::PHANDLE_INTC;
 
@@ -63,8 +72,26 @@ const FN_MSIX: u32 = 4;
 /// Interrupt types returned by `ibm,change-msi`.
 const TYPE_MSIX: u32 = 2;
 
-/// Tokens of the DDW RTAS calls the PHB node advertises (served by the DDW RTAS code).
-pub const DDW_TOKENS: [u32; 4] = [0x2026, 0x2027, 0x2028, 0x2029];
+/// How device MSIs reach the interrupt controller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MsiPath {
+    /// One irqfd per allocated MSI-X vector (`Vm::irqfd_assign`, GSI = source number); the
+    /// device signals the eventfd and the router's worker thread injects (KVM users' way).
+    #[default]
+    Irqfd,
+    /// `Vm::signal_msi` on the device's thread (`KVM_SIGNAL_MSI`).
+    Direct,
+}
+
+impl MsiPath {
+    /// From the `PAPR_HV_MSI` environment variable (`irqfd` or `direct`), default irqfd.
+    pub fn from_env() -> MsiPath {
+        match std::env::var("PAPR_HV_MSI").as_deref() {
+            Ok("direct") => MsiPath::Direct,
+            _ => MsiPath::Irqfd,
+        }
+    }
+}
 
 /// Kinds of device the PHB can hold (for naming in the tree).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +144,10 @@ struct Inner {
 pub struct Phb {
     vm: Vm,
     inner: Mutex<Inner>,
+    msi_path: MsiPath,
+    /// Source number → the eventfd of its irqfd ([`MsiPath::Irqfd`]). Lock order:
+    /// `inner`, then a device, then this; nothing is locked while this is held.
+    irqfds: RwLock<HashMap<u32, EventFd>>,
 }
 
 impl std::fmt::Debug for Phb {
@@ -135,30 +166,22 @@ impl std::fmt::Debug for Phb {
     }
 }
 
-/// Sends a device's interrupts to the interrupt controller.
+/// Sends a device's interrupts to the interrupt controller, through the PHB.
 struct Sink {
-    injector: Arc<dyn IrqInjector>,
+    phb: Weak<Phb>,
     lsi: u32,
-}
-
-/// Delivers an MSI: the data is the source number (pseries maps MSI data to the LISN
-/// directly). This is the one place to route through the VM's MSI path once it has one.
-fn deliver_msi(injector: &dyn IrqInjector, addr: u64, data: u32) {
-    if !(MSI_WINDOW..MSI_WINDOW + MSI_WINDOW_SIZE).contains(&addr) {
-        tracing::debug!(addr, data, "MSI outside the MSI window dropped");
-        return;
-    }
-    if let Err(e) = injector.set_irq(data, true) {
-        tracing::debug!(data, "MSI not delivered: {e}");
-    }
 }
 
 impl InterruptSink for Sink {
     fn msi(&self, addr: u64, data: u32) {
-        deliver_msi(&*self.injector, addr, data);
+        if let Some(p) = self.phb.upgrade() {
+            p.deliver_msi(addr, data);
+        }
     }
     fn intx(&self, asserted: bool) {
-        if let Err(e) = self.injector.set_irq(self.lsi, asserted) {
+        if let Some(p) = self.phb.upgrade()
+            && let Err(e) = p.vm.set_irq_line(self.lsi, u32::from(asserted))
+        {
             tracing::debug!(lsi = self.lsi, "INTx not delivered: {e}");
         }
     }
@@ -187,17 +210,27 @@ impl hv::MmioDevice for Window {
     }
 }
 
-struct MsiWindow(Arc<dyn IrqInjector>);
+struct MsiWindow(Weak<Phb>);
 
 impl hv::MmioDevice for MsiWindow {
     fn read(&self, _vcpu: u32, _offset: u64, data: &mut [u8]) {
         data.fill(0);
     }
     fn write(&self, _vcpu: u32, offset: u64, data: &[u8]) {
-        if data.len() == 4 {
+        if data.len() == 4
+            && let Some(p) = self.0.upgrade()
+        {
             let v = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-            deliver_msi(&*self.0, MSI_WINDOW + offset, v);
+            p.deliver_msi(MSI_WINDOW.wrapping_add(offset), v);
         }
+    }
+}
+
+impl ddw::PeLookup for Phb {
+    /// The PHB has one PE (QEMU's layout), registered under its BUID: any present function's
+    /// config address names it; another BUID, bus or an empty slot is unknown.
+    fn pe(&self, buid: u64, config_addr: u32) -> Option<u64> {
+        self.find(Some(buid), config_addr).map(|_| BUID)
     }
 }
 
@@ -209,16 +242,21 @@ fn split_addr(addr: u32) -> (u16, u8, u8) {
 
 impl Phb {
     /// Creates the PHB with `devices` (slot `i` holds `devices[i]`), registers its MMIO
-    /// windows and its PE in the VM's TCE registry, and connects the devices' interrupts.
+    /// windows, claims its INTx sources and connects the devices' interrupts. The PE is
+    /// registered in the VM's TCE registry by [`pe_iommu`](Self::pe_iommu) (the devices need
+    /// its tables first).
     pub fn new(
         vm: &Vm,
         devices: Vec<(DeviceKind, Arc<VirtioPciDevice>)>,
+        msi_path: MsiPath,
     ) -> Result<Arc<Phb>, String> {
         if devices.len() > 32 {
             return Err("at most 32 PCI devices".into());
         }
         let phb = Arc::new(Phb {
             vm: vm.clone(),
+            msi_path,
+            irqfds: RwLock::new(HashMap::new()),
             inner: Mutex::new(Inner {
                 slots: devices
                     .into_iter()
@@ -255,13 +293,17 @@ impl Phb {
         bus.register(
             MSI_WINDOW,
             MSI_WINDOW_SIZE,
-            Arc::new(MsiWindow(vm.injector())),
+            Arc::new(MsiWindow(Arc::downgrade(&phb))),
         )
         .map_err(|e| e.to_string())?;
+        for i in 0..4 {
+            vm.claim_irq(LSI_BASE + i, true)
+                .map_err(|e| format!("PHB LSI {:#x}: {e}", LSI_BASE + i))?;
+        }
         let g = phb.lock();
         for s in &g.slots {
             s.dev.set_interrupt_sink(Arc::new(Sink {
-                injector: vm.injector(),
+                phb: Arc::downgrade(&phb),
                 lsi: Self::lsi_of(s.devfn),
             }));
         }
@@ -292,19 +334,24 @@ impl Phb {
         LSI_BASE + u32::from(devfn >> 3) % 4
     }
 
-    /// Claims the PHB's interrupt sources (the four LSIs and any allocated MSIs) in `chip`
-    /// (a newly created controller).
-    pub fn claim_sources(&self, chip: &IrqChip) {
-        for i in 0..4 {
-            if let Err(e) = chip.claim(LSI_BASE + i, true) {
-                tracing::debug!("PHB LSI {:#x}: {e}", LSI_BASE + i);
-            }
+    /// Delivers an MSI: the data is the source number (pseries maps MSI data to the LISN
+    /// directly). Through the source's irqfd when it has one, else `Vm::signal_msi`.
+    fn deliver_msi(&self, addr: u64, data: u32) {
+        if !(MSI_WINDOW..MSI_WINDOW + MSI_WINDOW_SIZE).contains(&addr) {
+            tracing::debug!(addr, data, "MSI outside the MSI window dropped");
+            return;
         }
-        let g = self.lock();
-        for (first, n) in g.slots.iter().filter_map(|s| s.msi) {
-            for irq in first..first + n {
-                let _ = chip.claim(irq, false);
-            }
+        if let Some(fd) = self
+            .irqfds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&data)
+            && fd.write(1).is_ok()
+        {
+            return;
+        }
+        if let Err(e) = self.vm.signal_msi(addr, data, None) {
+            tracing::debug!(data, "MSI not delivered: {e}");
         }
     }
 
@@ -367,7 +414,6 @@ impl Phb {
     }
 
     fn free_sources(&self, g: &mut Inner, first: u32, n: u32) {
-        let chip = self.vm.irqchip();
         for irq in first..first.saturating_add(n) {
             if let Some(u) = irq
                 .checked_sub(MSI_BASE)
@@ -375,16 +421,44 @@ impl Phb {
             {
                 *u = false;
             }
-            match &chip {
-                Some(IrqChip::Xics(x)) => {
-                    let _ = x.free_irq(irq);
-                }
-                Some(IrqChip::Xive(x)) => {
-                    let _ = x.free(irq);
-                }
-                None => {}
+            let fd = self
+                .irqfds
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&irq);
+            if let Some(fd) = fd
+                && let Err(e) = self.vm.irqfd_deassign(&fd, irq)
+            {
+                tracing::debug!("MSI source {irq:#x}: irqfd deassign: {e}");
+            }
+            if let Err(e) = self.vm.free_irq(irq) {
+                tracing::debug!("MSI source {irq:#x}: free: {e}");
             }
         }
+    }
+
+    /// Claims MSI source `irq` and, with [`MsiPath::Irqfd`], binds an irqfd to it.
+    fn claim_msi(&self, irq: u32) -> Result<(), String> {
+        self.vm.claim_irq(irq, false).map_err(|e| e.to_string())?;
+        if self.msi_path == MsiPath::Irqfd {
+            let bound = EventFd::new(0).and_then(|fd| Ok((fd.try_clone()?, fd)));
+            match bound.map_err(|e| e.to_string()).and_then(|(kept, given)| {
+                self.vm
+                    .irqfd_assign(given, irq, None)
+                    .map(|()| kept)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(fd) => {
+                    self.irqfds
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(irq, fd);
+                }
+                // Delivery falls back to signal_msi for this source.
+                Err(e) => tracing::warn!("MSI source {irq:#x}: no irqfd: {e}"),
+            }
+        }
+        Ok(())
     }
 
     /// `ibm,change-msi`: returns (count, next sequence number, interrupt type) or the
@@ -429,16 +503,17 @@ impl Phb {
             .find(|&s| g.used[s..s + n].iter().all(|u| !u))
             .ok_or(RTAS_HW_ERROR)?;
         let first = MSI_BASE + start as u32;
-        let chip = self.vm.irqchip().ok_or(RTAS_HW_ERROR)?;
-        for irq in first..first + req {
-            if let Err(e) = chip.claim(irq, false) {
-                tracing::warn!("MSI source {irq:#x}: {e}");
-            }
-        }
-        g.used[start..start + n].iter_mut().for_each(|u| *u = true);
         if let Some((f, c)) = g.slots[i].msi.take() {
             self.free_sources(&mut g, f, c);
         }
+        for irq in first..first + req {
+            if let Err(e) = self.claim_msi(irq) {
+                tracing::warn!("MSI source {irq:#x}: {e}");
+                self.free_sources(&mut g, first, irq - first);
+                return Err(RTAS_HW_ERROR);
+            }
+        }
+        g.used[start..start + n].iter_mut().for_each(|u| *u = true);
         for v in 0..req {
             dev.set_msix_message(v as u16, MSI_WINDOW, first + v);
         }
@@ -489,8 +564,8 @@ impl Phb {
         t.set(n, "reg", cells(&[hi(BUID), BUID as u32, 0, 0]));
         t.set_u32(n, "ibm,pci-config-space-type", 1);
         t.set_u32(n, "ibm,pe-total-#msi", MSI_END - MSI_BASE);
-        t.set(n, "ibm,ddw-applicable", cells(&DDW_TOKENS[..3]));
-        t.set(n, "ibm,ddw-extensions", cells(&[2, DDW_TOKENS[3], 1]));
+        t.set(n, "ibm,ddw-applicable", cells(&ddw::DDW_APPLICABLE));
+        t.set(n, "ibm,ddw-extensions", cells(&ddw::DDW_EXTENSIONS));
         t.set(n, "interrupt-map-mask", cells(&[0xf800, 0, 0, 0xffff_ffff]));
         let mut map = Vec::new();
         for slot in 0..32u32 {
@@ -566,6 +641,7 @@ impl Phb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hv::IrqChip;
 
     #[test]
     fn config_address_encoding() {
@@ -574,7 +650,7 @@ mod tests {
         assert_eq!(split_addr(0x0003_0844), (0x44, 3, 0x08));
     }
 
-    fn machine_with_disk() -> (Vm, Arc<Phb>, std::path::PathBuf) {
+    fn machine_with_disk_path(path: MsiPath) -> (Vm, Arc<Phb>, std::path::PathBuf) {
         let (vm, _vcpus) = Vm::new(hv::VmConfig {
             mem_size: 64 << 20,
             vcpus: 1,
@@ -594,10 +670,25 @@ mod tests {
             iommu,
             true,
         ));
-        let phb = Phb::new(&vm, vec![(DeviceKind::Block, dev)]).unwrap();
-        let chip = vm.create_irqchip(hvapi::device::DeviceKind::Xive).unwrap();
-        phb.claim_sources(&chip);
+        let phb = Phb::new(&vm, vec![(DeviceKind::Block, dev)], path).unwrap();
+        vm.create_irqchip(hvapi::device::DeviceKind::Xive).unwrap();
         (vm, phb, img)
+    }
+
+    fn machine_with_disk() -> (Vm, Arc<Phb>, std::path::PathBuf) {
+        machine_with_disk_path(MsiPath::default())
+    }
+
+    /// Waits (up to 10 s) for `cond`, which an irqfd worker makes true asynchronously.
+    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < end {
+            if cond() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        cond()
     }
 
     #[test]
@@ -643,8 +734,17 @@ mod tests {
     }
 
     #[test]
-    fn msix_allocation_query_and_delivery() {
-        let (vm, phb, img) = machine_with_disk();
+    fn msix_allocation_query_and_delivery_irqfd() {
+        msix_allocation_query_and_delivery(MsiPath::Irqfd);
+    }
+
+    #[test]
+    fn msix_allocation_query_and_delivery_direct() {
+        msix_allocation_query_and_delivery(MsiPath::Direct);
+    }
+
+    fn msix_allocation_query_and_delivery(path: MsiPath) {
+        let (vm, phb, img) = machine_with_disk_path(path);
         let nv = 2;
         // too many: the maximum comes back, nothing allocated
         assert_eq!(
@@ -695,11 +795,20 @@ mod tests {
             u32::from_le_bytes(e[8..12].try_into().unwrap()),
             MSI_BASE + 1
         );
+        let fds: Vec<u32> = vm.irqfds().iter().map(|i| i.gsi).collect();
+        match path {
+            MsiPath::Irqfd => assert_eq!(fds, vec![MSI_BASE, MSI_BASE + 1], "one irqfd a vector"),
+            MsiPath::Direct => assert!(fds.is_empty()),
+        }
         ppc64::Bus::write(&**vm.bus(), 0, MSI_WINDOW, &(MSI_BASE + 1).to_le_bytes());
-        assert_ne!(
-            x.source_pq(MSI_BASE + 1),
-            pq0,
+        assert!(
+            eventually(|| x.source_pq(MSI_BASE + 1) != pq0),
             "the trigger changed the PQ bits"
+        );
+        assert_eq!(
+            x.source_pq(MSI_BASE),
+            Some(1),
+            "the other vector untouched (masked)"
         );
         // free
         assert_eq!(
@@ -707,7 +816,66 @@ mod tests {
             Ok((0, 4, TYPE_MSIX))
         );
         assert_eq!(x.source_kind(MSI_BASE), None);
+        assert!(
+            vm.irqfds().is_empty(),
+            "irqfds deassigned with their sources"
+        );
+        assert_eq!(
+            vm.claimed_irqs(),
+            (0..4).map(|i| (LSI_BASE + i, true)).collect::<Vec<_>>()
+        );
         assert_eq!(phb.query_irq(BUID, 0, 0), Err(RTAS_PARAM_ERROR));
+        let _ = std::fs::remove_file(img);
+    }
+
+    /// MSI sources allocated under one controller exist in the next (CAS switches XIVE to
+    /// XICS) and a device message reaches the new one, through its irqfd.
+    #[test]
+    fn msi_sources_survive_controller_switch() {
+        let (vm, phb, img) = machine_with_disk();
+        assert_eq!(
+            phb.change_msi(BUID, 0, FN_MSIX, 2, 0),
+            Ok((2, 1, TYPE_MSIX))
+        );
+        vm.destroy_irqchip().unwrap();
+        let chip = vm.create_irqchip(hvapi::device::DeviceKind::Xics).unwrap();
+        let IrqChip::Xics(x) = chip else {
+            panic!("xics")
+        };
+        for irq in [MSI_BASE, MSI_BASE + 1, LSI_BASE] {
+            assert!(x.rtas_get_xive(irq).is_ok(), "{irq:#x} claimed in XICS");
+        }
+        // Source of vector 1 to server 0 at priority 5; the presenter accepts everything.
+        x.rtas_set_xive(MSI_BASE + 1, 0, 5).unwrap();
+        x.set_icp_state(
+            0,
+            (0xffu64 << xics::ICP_CPPR_SHIFT)
+                | (0xffu64 << xics::ICP_MFRR_SHIFT)
+                | (0xffu64 << xics::ICP_PPRI_SHIFT),
+        )
+        .unwrap();
+        let xisr = || {
+            x.get_icp_state(0)
+                .map(|w| (w >> xics::ICP_XISR_SHIFT) as u32 & xics::XISR_MASK)
+                .unwrap_or(0)
+        };
+        assert_eq!(xisr(), 0);
+        ppc64::Bus::write(&**vm.bus(), 0, MSI_WINDOW, &(MSI_BASE + 1).to_le_bytes());
+        assert!(
+            eventually(|| xisr() == MSI_BASE + 1),
+            "delivered to the XICS presenter"
+        );
+        let _ = std::fs::remove_file(img);
+    }
+
+    #[test]
+    fn pe_lookup_by_function() {
+        use crate::ddw::PeLookup;
+        let (_vm, phb, img) = machine_with_disk();
+        assert_eq!(phb.pe(BUID, 0), Some(BUID), "00:00.0");
+        assert_eq!(phb.pe(BUID, 0x0800), None, "empty slot 1");
+        assert_eq!(phb.pe(BUID, 0x1_0000), None, "bus 1");
+        assert_eq!(phb.pe(BUID + 1, 0), None, "other PHB");
         let _ = std::fs::remove_file(img);
     }
 
@@ -722,6 +890,14 @@ mod tests {
             &cells(&[LIOBN, 0, 0, 0, 0x4000_0000])[..]
         );
         assert_eq!(t.get(n, "device_type").unwrap(), b"pci\0");
+        assert_eq!(
+            t.get(n, "ibm,ddw-applicable").unwrap(),
+            &cells(&[0x2026, 0x2027, 0x2028])[..]
+        );
+        assert_eq!(
+            t.get(n, "ibm,ddw-extensions").unwrap(),
+            &cells(&[2, 0x2029, 1])[..]
+        );
         let d = t.find("/pci@800000020000000/scsi@0").unwrap();
         assert_eq!(t.get(d, "vendor-id").unwrap(), &cells(&[0x1af4])[..]);
         assert_eq!(t.get(d, "ibm,req#msi-x").unwrap(), &cells(&[2])[..]);

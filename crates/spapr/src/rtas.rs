@@ -293,9 +293,18 @@ pub fn call(shared: &Shared, caller: u32, addr: u64) -> RtasOutcome {
         | "ibm,create-pe-dma-window"
         | "ibm,remove-pe-dma-window"
         | "ibm,reset-pe-dma-window" => {
-            // The PE is found by BUID (QEMU's behaviour) until the PHB provides its lookup.
-            let lookup = crate::ddw::ByBuid(shared.vm.tce());
-            let _ = crate::ddw::call(&shared.vm, &lookup, token, base);
+            // The PHB finds the PE from (BUID, config address); without a PHB there is none.
+            struct NoPe;
+            impl crate::ddw::PeLookup for NoPe {
+                fn pe(&self, _buid: u64, _config_addr: u32) -> Option<u64> {
+                    None
+                }
+            }
+            let lookup: &dyn crate::ddw::PeLookup = match &shared.phb {
+                Some(p) => &**p,
+                None => &NoPe,
+            };
+            let _ = crate::ddw::call(&shared.vm, lookup, token, base);
         }
         _ => {
             a.status(PARAM_ERROR);

@@ -5,7 +5,7 @@
 //!   what a host bridge needs to expose it (config space, BAR decoding, MSI-X programming by
 //!   firmware).
 //! * Devices: [`block::Block`] (raw image file), [`rng::Rng`], [`console::Console`] (one
-//!   port), [`net::Net`] (tap backend).
+//!   port), [`net::Net`] (tap or user-mode backend, [`usernet`]).
 //! * DMA goes through [`DmaMemory`]: guest memory behind an IOMMU view of the PHB's TCE windows,
 //!   enabled only when the driver negotiated `VIRTIO_F_ACCESS_PLATFORM`.
 //! * Interrupts leave through an [`InterruptSink`]: MSI-X messages (address, data) as the
@@ -23,6 +23,7 @@ pub mod net;
 pub mod pci;
 pub mod rng;
 mod transport;
+pub mod usernet;
 
 pub use mem::{DmaMemory, PeIommu};
 pub use pci::{BarRegion, PciFunction};

@@ -1,15 +1,17 @@
-//! virtio-net on a Linux tap interface (virtio spec §5.1), without offloads.
+//! virtio-net (virtio spec §5.1), without offloads, on a [`NetBackend`]: a Linux tap
+//! interface ([`Tap`]) or the unprivileged user-mode gateway ([`crate::usernet::UserNet`]).
 //!
 //! Queue 0 receives, queue 1 transmits. Every buffer starts with the 12-byte
 //! `virtio_net_hdr` of virtio 1.x (no offloads negotiated: all zero on receive, ignored on
-//! transmit). Received frames are read from the tap on a backend thread ([`start_rx`]) that
+//! transmit). Received frames are read from the backend on a thread ([`start_rx`]) that
 //! kicks queue 0; when the guest has no receive buffer, the frame waits and the thread
 //! sleeps until the guest adds buffers (its notify wakes the thread through an eventfd).
+//! Transmitted frames go to the backend on the notifying (vCPU) thread.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -30,15 +32,48 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 
+/// Where a virtio-net device's frames go and come from.
+pub trait NetBackend: Send + Sync {
+    /// Reads one received frame into `buf` (its length), or `WouldBlock` when none waits.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Sends one frame from the guest.
+    fn send(&self, frame: &[u8]) -> io::Result<()>;
+    /// A descriptor that polls readable while a frame may be waiting.
+    fn poll_fd(&self) -> RawFd;
+}
+
+/// A tap interface (non-blocking).
+pub struct Tap(File);
+
+impl Tap {
+    /// Opens (or creates) tap interface `ifname` (needs CAP_NET_ADMIN, or a persistent
+    /// tap owned by the user).
+    pub fn open(ifname: &str) -> io::Result<Tap> {
+        open_tun(ifname).map(Tap)
+    }
+}
+
+impl NetBackend for Tap {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.0).read(buf)
+    }
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        (&self.0).write(frame).map(|_| ())
+    }
+    fn poll_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 /// What the receive thread shares with the device.
 #[derive(Clone)]
 pub struct RxHandle {
-    tap: Arc<File>,
+    backend: Arc<dyn NetBackend>,
     wake: Arc<EventFd>,
     starved: Arc<AtomicBool>,
 }
 
-/// A virtio network device on a tap interface.
+/// A virtio network device.
 pub struct Net {
     rx: RxHandle,
     mac: [u8; 6],
@@ -94,15 +129,28 @@ impl Net {
     /// Opens (or creates) tap interface `ifname`. The MAC address is a locally
     /// administered one derived from the name.
     pub fn open_tap(ifname: &str) -> io::Result<Net> {
-        let tap = open_tun(ifname)?;
+        let tap = Tap::open(ifname)?;
         let mut mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
         let h = ifname
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
         mac[3..6].copy_from_slice(&h.to_be_bytes()[1..4]);
+        Net::with_backend(Arc::new(tap), mac)
+    }
+
+    /// A device on the user-mode gateway (no privilege needed), with QEMU's default guest
+    /// MAC `52:54:00:12:34:56`. The backend is returned too, for its statistics.
+    pub fn user() -> io::Result<(Net, Arc<crate::usernet::UserNet>)> {
+        let u = Arc::new(crate::usernet::UserNet::new()?);
+        let n = Net::with_backend(u.clone(), [0x52, 0x54, 0x00, 0x12, 0x34, 0x56])?;
+        Ok((n, u))
+    }
+
+    /// A device on `backend` with MAC address `mac`.
+    pub fn with_backend(backend: Arc<dyn NetBackend>, mac: [u8; 6]) -> io::Result<Net> {
         Ok(Net {
             rx: RxHandle {
-                tap: Arc::new(tap),
+                backend,
                 wake: Arc::new(EventFd::new(EFD_NONBLOCK)?),
                 starved: Arc::new(AtomicBool::new(false)),
             },
@@ -127,7 +175,7 @@ impl Net {
             return Some(p);
         }
         let mut frame = vec![0u8; 65536];
-        match (&*self.rx.tap).read(&mut frame) {
+        match self.rx.backend.recv(&mut frame) {
             Ok(n) if n > 0 => {
                 frame.truncate(n);
                 Some(frame)
@@ -206,7 +254,7 @@ impl VirtioDevice for Net {
         match index {
             0 => self.receive(queue, mem),
             1 => {
-                let tap = self.rx.tap.clone();
+                let backend = self.rx.backend.clone();
                 let buf = &mut self.buf;
                 drain_queue(queue, mem, |chain| {
                     let Ok(mut r) = chain.reader(mem) else {
@@ -220,9 +268,9 @@ impl VirtioDevice for Net {
                         }
                     }
                     if n > NET_HDR_LEN
-                        && let Err(e) = (&*tap).write(&buf[NET_HDR_LEN..n])
+                        && let Err(e) = backend.send(&buf[NET_HDR_LEN..n])
                     {
-                        tracing::debug!("virtio-net: tap write: {e}");
+                        tracing::debug!("virtio-net: send: {e}");
                     }
                     0
                 })
@@ -232,7 +280,7 @@ impl VirtioDevice for Net {
     }
 }
 
-/// Starts the receive thread of a net device: it waits for frames on the tap (or, while
+/// Starts the receive thread of a net device: it waits for frames from the backend (or, while
 /// the guest has no receive buffer, for the guest to add some) and kicks queue 0. It ends
 /// when the device is dropped.
 pub fn start_rx(dev: &Arc<VirtioPciDevice>, rx: RxHandle) -> io::Result<()> {
@@ -249,7 +297,7 @@ pub fn start_rx(dev: &Arc<VirtioPciDevice>, rx: RxHandle) -> io::Result<()> {
                         revents: 0,
                     },
                     libc::pollfd {
-                        fd: rx.tap.as_raw_fd(),
+                        fd: rx.backend.poll_fd(),
                         events: libc::POLLIN,
                         revents: 0,
                     },
@@ -265,7 +313,7 @@ pub fn start_rx(dev: &Arc<VirtioPciDevice>, rx: RxHandle) -> io::Result<()> {
                 }
                 let _ = rx.wake.read();
                 if dev.status() & crate::DeviceStatus::DRIVER_OK == 0 {
-                    // No driver yet: frames wait in the tap (it drops when full).
+                    // No driver yet: frames wait in the backend (which drops when full).
                     drop(dev);
                     std::thread::sleep(std::time::Duration::from_millis(100));
                     continue;
