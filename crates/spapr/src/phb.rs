@@ -189,7 +189,9 @@ impl InterruptSink for Sink {
 
 /// The CPU-side MMIO regions of the PHB.
 struct Window {
-    phb: Arc<Phb>,
+    /// Weak: the VM's bus holds the window and the PHB holds the VM; the machine owns the
+    /// PHB, so a VM that is done with (power-off, reboot) frees its memory.
+    phb: Weak<Phb>,
     /// Bus address of the region's first byte.
     pci_base: u64,
 }
@@ -197,14 +199,21 @@ struct Window {
 impl hv::MmioDevice for Window {
     fn read(&self, _vcpu: u32, offset: u64, data: &mut [u8]) {
         let addr = self.pci_base.wrapping_add(offset);
-        match self.phb.decode(addr, data.len() as u64) {
+        let Some(phb) = self.phb.upgrade() else {
+            data.fill(0xff);
+            return;
+        };
+        match phb.decode(addr, data.len() as u64) {
             Some((dev, bar, off)) => dev.bar_read(bar, off, data),
             None => data.fill(0xff),
         }
     }
     fn write(&self, _vcpu: u32, offset: u64, data: &[u8]) {
         let addr = self.pci_base.wrapping_add(offset);
-        if let Some((dev, bar, off)) = self.phb.decode(addr, data.len() as u64) {
+        let Some(phb) = self.phb.upgrade() else {
+            return;
+        };
+        if let Some((dev, bar, off)) = phb.decode(addr, data.len() as u64) {
             dev.bar_write(bar, off, data);
         }
     }
@@ -276,7 +285,7 @@ impl Phb {
             MEM32_CPU,
             MEM32_SIZE,
             Arc::new(Window {
-                phb: phb.clone(),
+                phb: Arc::downgrade(&phb),
                 pci_base: MEM32_PCI,
             }),
         )
@@ -285,7 +294,7 @@ impl Phb {
             MEM64_BASE,
             MEM64_SIZE,
             Arc::new(Window {
-                phb: phb.clone(),
+                phb: Arc::downgrade(&phb),
                 pci_base: MEM64_BASE,
             }),
         )
@@ -689,6 +698,21 @@ mod tests {
             std::thread::yield_now();
         }
         cond()
+    }
+
+    /// Nothing keeps a VM alive once its owners let go of it and of the PHB (a reboot
+    /// builds a new VM; the old one's memory must be freed).
+    #[test]
+    fn dropping_the_vm_and_phb_frees_them() {
+        let (vm, phb, img) = machine_with_disk();
+        // An irqfd per vector exists once MSI-X is enabled; a plain machine suffices here.
+        let w_phb = Arc::downgrade(&phb);
+        let w_mem = Arc::downgrade(vm.memory());
+        drop(phb);
+        drop(vm);
+        assert!(w_phb.upgrade().is_none(), "PHB still referenced");
+        assert!(w_mem.upgrade().is_none(), "guest memory still referenced");
+        let _ = std::fs::remove_file(img);
     }
 
     #[test]
