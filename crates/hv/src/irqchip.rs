@@ -42,6 +42,14 @@ impl IrqChip {
         }
     }
 
+    /// Releases a claimed source (nothing if it was not claimed).
+    pub fn free(&self, irq: u32) {
+        let _ = match self {
+            IrqChip::Xics(x) => x.free_irq(irq).map_err(|e| e.to_string()),
+            IrqChip::Xive(x) => x.free(irq).map_err(|e| e.to_string()),
+        };
+    }
+
     /// Captures the device state.
     pub fn save(&self) -> IrqChipState {
         match self {
@@ -61,6 +69,13 @@ impl IrqChip {
             tracing::warn!("interrupt controller state refused: {e}");
             DeviceError::Invalid
         })
+    }
+
+    pub(crate) fn set_ack_listener(&self, l: Option<Arc<dyn hvapi::irq::IrqAckListener>>) {
+        match self {
+            IrqChip::Xics(x) => x.set_ack_listener(l),
+            IrqChip::Xive(x) => x.set_ack_listener(l),
+        }
     }
 
     pub(crate) fn connect(&self, server: u32) -> Result<(), DeviceError> {

@@ -16,6 +16,7 @@
 pub mod bus;
 mod hcall;
 pub mod irqchip;
+pub mod routing;
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -48,6 +49,9 @@ pub enum VmError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// The interrupt router could not be set up (epoll or eventfd creation failed).
+    #[error("cannot set up interrupt routing: {0}")]
+    Routing(String),
 }
 
 /// Registered per-vCPU PAPR areas (H_REGISTER_VPA).
@@ -73,6 +77,11 @@ pub(crate) struct VmInner {
     sink: Arc<VcpuSink>,
     vpas: Mutex<Vec<VpaRegs>>,
     tce: Arc<tce::TceRegistry>,
+    /// GSI routing and irqfds; its irqchip 0 is `injector`.
+    router: irq_routing::Router,
+    /// Device interrupt sources claimed through [`Vm::claim_irq`] (number → LSI), replayed
+    /// into every controller created. Lock order: `injector.chip` before this.
+    claims: Mutex<std::collections::BTreeMap<u32, bool>>,
     nr_vcpus: u32,
     /// Whether the H_INT_* hcalls are served (see [`Vm::set_xive_hcalls_enabled`]).
     xive_hcalls: std::sync::atomic::AtomicBool,
@@ -104,16 +113,22 @@ impl Vm {
         let sink = Arc::new(VcpuSink {
             vcpus: cpus.iter().map(|c| c.shared()).collect(),
         });
+        let injector = Arc::new(ActiveInjector {
+            chip: RwLock::new(None),
+        });
+        let router = irq_routing::Router::new(irq_routing::RouterConfig::default())
+            .map_err(|e| VmError::Routing(e.to_string()))?;
+        router.set_irqchip(Some(injector.clone()));
         let inner = Arc::new(VmInner {
             mem,
             part,
             bus,
-            injector: Arc::new(ActiveInjector {
-                chip: RwLock::new(None),
-            }),
+            injector,
             sink,
             vpas: Mutex::new(vec![VpaRegs::default(); cfg.vcpus as usize]),
             tce: Arc::new(tce::TceRegistry::new(tce::TceConfig::default())),
+            router,
+            claims: Mutex::new(std::collections::BTreeMap::new()),
             nr_vcpus: cfg.vcpus,
             xive_hcalls: std::sync::atomic::AtomicBool::new(true),
         });
@@ -245,6 +260,18 @@ impl Vm {
         for s in 0..n {
             chip.connect(s)?;
         }
+        // The device sources the machine claimed exist in every controller.
+        for (&irq, &lsi) in self.claims().iter() {
+            if let Err(e) = chip.claim(irq, lsi) {
+                tracing::warn!(
+                    irq,
+                    lsi,
+                    "claimed source refused by the new controller: {e}"
+                );
+            }
+        }
+        // Guest EOIs of level-sensitive sources re-sample the irqfds that hold them.
+        chip.set_ack_listener(Some(self.inner.router.ack_listener()));
         *g = Some(chip.clone());
         tracing::debug!(?kind, "interrupt controller created");
         Ok(chip)
@@ -260,6 +287,7 @@ impl Vm {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let chip = g.take().ok_or(DeviceError::NotFound)?;
+        chip.set_ack_listener(None);
         for s in 0..self.inner.nr_vcpus {
             let _ = chip.disconnect(s);
         }
@@ -277,6 +305,62 @@ impl Vm {
 }
 
 impl Vm {
+    fn claims(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u32, bool>> {
+        self.inner.claims.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims device interrupt source `irq` (level-sensitive if `lsi`) in the active
+    /// controller *and* in every controller created later, as QEMU's `spapr_irq_claim` claims
+    /// in both backends: a PHB allocates its MSIs once and they survive the CAS switch.
+    /// Device sources are `0x1000..0x2000` (the range both controllers share); `Invalid`
+    /// outside it, `Busy` if already claimed. The source starts masked.
+    pub fn claim_irq(&self, irq: u32, lsi: bool) -> Result<(), DeviceError> {
+        let range = xics::SPAPR_FIRST_IRQ..xics::SPAPR_FIRST_IRQ + xics::SPAPR_NR_IRQS;
+        if !range.contains(&irq) {
+            return Err(DeviceError::Invalid);
+        }
+        let chip = self
+            .inner
+            .injector
+            .chip
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut claims = self.claims();
+        if claims.contains_key(&irq) {
+            return Err(DeviceError::Busy);
+        }
+        if let Some(c) = &*chip {
+            c.claim(irq, lsi).map_err(|e| {
+                tracing::warn!(irq, "claim refused: {e}");
+                DeviceError::Busy
+            })?;
+        }
+        claims.insert(irq, lsi);
+        Ok(())
+    }
+
+    /// Releases a source claimed with [`claim_irq`](Self::claim_irq) (`NotFound` if it was
+    /// not), in the active controller too.
+    pub fn free_irq(&self, irq: u32) -> Result<(), DeviceError> {
+        let chip = self
+            .inner
+            .injector
+            .chip
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut claims = self.claims();
+        claims.remove(&irq).ok_or(DeviceError::NotFound)?;
+        if let Some(c) = &*chip {
+            c.free(irq);
+        }
+        Ok(())
+    }
+
+    /// The sources claimed with [`claim_irq`](Self::claim_irq): (number, LSI), ascending.
+    pub fn claimed_irqs(&self) -> Vec<(u32, bool)> {
+        self.claims().iter().map(|(&i, &l)| (i, l)).collect()
+    }
+
     /// Captures the interrupt controller's whole state (sources, event queues or source
     /// priorities, and every vCPU's presenter), or `None` when there is no controller. The
     /// cut is consistent: an event in flight is either entirely in the image or not

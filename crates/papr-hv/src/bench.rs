@@ -79,6 +79,7 @@ pub fn boot(
 ) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let append = "console=hvc0";
+    let load_start = loadavg();
     let mut ours = Vec::new();
     let mut qemu = Vec::new();
     for i in 0..runs {
@@ -117,6 +118,7 @@ pub fn boot(
         eprintln!("run {}/{runs}: QEMU    {b:.2} s", i + 1);
         qemu.push(b);
     }
+    let load_end = loadavg();
     let (m_ours, m_qemu) = (median(&mut ours), median(&mut qemu));
     let ratio = m_ours / m_qemu;
     let host = std::fs::read_to_string("/proc/cpuinfo")
@@ -152,7 +154,8 @@ pub fn boot(
          ### Boot to the Debian installer's first screen\n\n\
          Time from start to `{MARK}` on the console, Debian 12 installer (`debian-installer-12-netboot-ppc64el`), \
          {cpus} vCPUs, {memory} RAM, `console=hvc0`, {runs} alternating runs each.\n\
-         Host: {host}, {ncpu} host CPUs. QEMU: {qver}, `-M pseries,x-vof=on -cpu power9`.\n\n\
+         Host: {host}, {ncpu} host CPUs, load average {load_start} at the start and {load_end} at the end \
+         (1-minute). QEMU: {qver}, `-M pseries,x-vof=on -cpu power9`.\n\n\
          | | median (s) | runs (s) |\n|---|---|---|\n\
          | papr-hv | {m_ours:.1} | {} |\n| QEMU TCG | {m_qemu:.1} | {} |\n\n\
          **Ratio papr-hv / QEMU: {ratio:.2}** (below 1 means papr-hv is faster).\n\n\
@@ -173,4 +176,12 @@ pub fn boot(
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The 1-minute load average, as text ("?" when unknown).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }

@@ -1,6 +1,9 @@
 //! `papr-hv`: the command line.
 
 mod bench;
+mod bench_irq;
+mod bench_virtio;
+mod devices;
 mod fetch;
 mod term;
 
@@ -63,6 +66,54 @@ enum BenchCmd {
         #[arg(long)]
         initrd: Option<PathBuf>,
     },
+    /// Interrupt controllers (XIVE and XICS): deliveries per second and trigger-to-wake
+    /// latency through the hypervisor core, and an in-guest IPI ping-pong under papr-hv and
+    /// under QEMU (alternating runs).
+    Irq {
+        /// Trigger-to-wake latency samples per controller.
+        #[arg(long, default_value_t = 5000)]
+        samples: usize,
+        /// Deliveries per deliveries-per-second run.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Timed ping-pong round trips per guest run.
+        #[arg(long, default_value_t = 20000)]
+        rounds: u32,
+        /// Runs of each measurement (ping-pong: per machine and controller).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Do not run QEMU.
+        #[arg(long)]
+        no_qemu: bool,
+        /// Markdown file to update (the section between the irq-bench markers).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// virtio-blk sequential write/read throughput in the virtio test guest
+    /// (scripts/virtio-initramfs), with and without ACCESS_PLATFORM, papr-hv beside QEMU.
+    Virtio {
+        /// vCPUs.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Memory.
+        #[arg(long, default_value = "1G")]
+        memory: String,
+        /// MiB written and read per pass.
+        #[arg(long, default_value_t = 256)]
+        mib: u32,
+        /// Passes each way per boot.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Markdown file to update (the section between the virtio-bench markers).
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Kernel (default: ~/.cache/papr-hv/virtio-test/vmlinux).
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        /// Initrd (default: ~/.cache/papr-hv/virtio-test/initrd).
+        #[arg(long)]
+        initrd: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,6 +160,16 @@ struct RunArgs {
     /// How the kernel is entered.
     #[arg(long, value_enum, default_value_t = BootArg::Of)]
     boot: BootArg,
+    /// virtio-blk disk on a raw image: path=FILE[,readonly=on][,iommu=off] (repeatable).
+    #[arg(long, value_parser = devices::parse_disk)]
+    disk: Vec<spapr::PciDeviceConfig>,
+    /// virtio-net: user[,iommu=off] (unprivileged gateway 10.0.2.2 answering ARP and ping)
+    /// or tap,ifname=NAME[,iommu=off] (repeatable).
+    #[arg(long, value_parser = devices::parse_net)]
+    net: Vec<spapr::PciDeviceConfig>,
+    /// Other virtio device: virtio-rng or virtio-console, [,iommu=off] (repeatable).
+    #[arg(long, value_parser = devices::parse_device)]
+    device: Vec<spapr::PciDeviceConfig>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -165,6 +226,7 @@ fn run(a: RunArgs) -> Result<MachineExit, String> {
             BootArg::Of => BootMode::ClientInterface,
             BootArg::Fdt => BootMode::Fdt,
         },
+        devices: a.disk.into_iter().chain(a.net).chain(a.device).collect(),
     };
     let console = Arc::new(Console::new(Box::new(std::io::stdout()), None));
     let handle: Arc<Mutex<Option<MachineHandle>>> = Arc::new(Mutex::new(None));
@@ -269,6 +331,57 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("papr-hv: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Bench(BenchCmd::Irq {
+            samples,
+            events,
+            rounds,
+            runs,
+            no_qemu,
+            write,
+        }) => {
+            let a = bench_irq::IrqBenchArgs {
+                samples,
+                events,
+                rounds,
+                runs,
+                no_qemu,
+                write,
+            };
+            match bench_irq::irq(&a) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("papr-hv: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Bench(BenchCmd::Virtio {
+            cpus,
+            memory,
+            mib,
+            runs,
+            write,
+            kernel,
+            initrd,
+        }) => {
+            let dir = fetch::default_cache().join("virtio-test");
+            let o = bench_virtio::Options {
+                kernel: kernel.unwrap_or_else(|| dir.join("vmlinux")),
+                initrd: initrd.unwrap_or_else(|| dir.join("initrd")),
+                cpus,
+                memory,
+                mib,
+                runs,
+                write,
+            };
+            match bench_virtio::virtio(&o) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("papr-hv: {e} (build the guest with scripts/virtio-initramfs)");
                     ExitCode::from(1)
                 }
             }

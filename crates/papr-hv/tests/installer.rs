@@ -48,6 +48,10 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 impl Guest {
     fn boot(cpus: u32, irqchip: &str) -> Guest {
+        Guest::boot_with(cpus, irqchip, &[])
+    }
+
+    fn boot_with(cpus: u32, irqchip: &str, extra: &[&str]) -> Guest {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let (k, i) = installer();
         let mut child = Command::new(BIN)
@@ -66,6 +70,7 @@ impl Guest {
                 "--cpus",
             ])
             .arg(cpus.to_string())
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -223,5 +228,20 @@ fn installer_4_cpus_auto() {
         g.log().contains("CAS: negotiated XIVE"),
         "machine log: {}",
         g.log()
+    );
+}
+
+/// The direct flattened-device-tree entry (`--boot fdt`: r3 = blob, r5 = 0, no client
+/// interface and no CAS): the blob carries PAPR's long property names, which the kernel
+/// reads (the radix page sizes come from `ibm,processor-radix-AP-encodings`).
+#[test]
+fn installer_direct_fdt_boot() {
+    let g = Guest::boot_with(1, "auto", &["--boot", "fdt"]);
+    let limit = Duration::from_secs(600);
+    g.expect("Run /init as init process", 0, limit);
+    let t = g.text();
+    assert!(
+        t.contains("radix-mmu: Page sizes from device-tree"),
+        "radix page sizes read from the flattened tree"
     );
 }

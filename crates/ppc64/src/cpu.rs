@@ -297,7 +297,8 @@ impl Cpu {
         if still & msr::SE != 0 || (still & msr::BE != 0 && is_branch) {
             self.core.siar = nia;
             let next = self.core.nia;
-            self.core.interrupt(vec::TRACE, next, 0);
+            // ISA 3.0B Book III 6.5.15: SRR1 bit 33 is set for a trace interrupt.
+            self.core.interrupt(vec::TRACE, next, 0x4000_0000);
         }
         None
     }

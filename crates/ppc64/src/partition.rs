@@ -55,7 +55,12 @@ pub struct VcpuShared {
     pub(crate) tlb_ack: AtomicU64,
     pub(crate) running: AtomicBool,
     prod: AtomicBool,
-    sleep: Mutex<bool>,
+    /// A wake-up arrived that no sleep has consumed yet.
+    wake_pending: AtomicBool,
+    /// The vCPU thread is in (or entering) [`VcpuShared::sleep_until`].
+    sleeping: AtomicBool,
+    /// Only orders a kicker's notification against a sleeper's last check.
+    sleep: Mutex<()>,
     wake: Condvar,
 }
 
@@ -68,7 +73,9 @@ impl VcpuShared {
             tlb_ack: AtomicU64::new(0),
             running: AtomicBool::new(false),
             prod: AtomicBool::new(false),
-            sleep: Mutex::new(false),
+            wake_pending: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+            sleep: Mutex::new(()),
             wake: Condvar::new(),
         }
     }
@@ -119,41 +126,55 @@ impl VcpuShared {
         self.prod.store(false, Ordering::Release);
     }
 
+    /// Sets attention bits and wakes the vCPU if it sleeps. The common case (the vCPU is
+    /// running) costs two atomic operations and no lock; a sleeping vCPU is notified after
+    /// the lock is released, so it does not wake only to block on it.
     pub(crate) fn kick(&self, bits: u32) {
         self.attention.fetch_or(bits, Ordering::SeqCst);
-        let mut w = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
-        *w = true;
-        self.wake.notify_all();
+        self.wake_pending.store(true, Ordering::SeqCst);
+        // Either the sleeper sees `wake_pending` in its check, or this sees `sleeping`
+        // (both sides store then load with SeqCst).
+        if self.sleeping.load(Ordering::SeqCst) {
+            // Taking the lock once means the sleeper is either before its check (and will
+            // see the token) or waiting on the condvar (and gets the notification).
+            drop(self.sleep.lock().unwrap_or_else(|e| e.into_inner()));
+            self.wake.notify_one();
+        }
     }
 
     /// Sleeps until kicked or until `deadline`. Returns immediately if a kick arrived since
-    /// the last call.
+    /// the last call (or the last [`VcpuShared::clear_wake`]).
     pub(crate) fn sleep_until(&self, deadline: Option<Instant>) {
-        let mut w = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
-        while !*w {
+        self.sleeping.store(true, Ordering::SeqCst);
+        let mut g = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.wake_pending.swap(false, Ordering::SeqCst) {
+                break;
+            }
             match deadline {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         break;
                     }
-                    let (g, _) = self
+                    g = self
                         .wake
-                        .wait_timeout(w, d - now)
-                        .unwrap_or_else(|e| e.into_inner());
-                    w = g;
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
                 None => {
-                    w = self.wake.wait(w).unwrap_or_else(|e| e.into_inner());
+                    g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
                 }
             }
         }
-        *w = false;
+        drop(g);
+        self.sleeping.store(false, Ordering::SeqCst);
     }
 
     /// Forgets earlier wake-ups (before testing the conditions of a new sleep).
     pub(crate) fn clear_wake(&self) {
-        *self.sleep.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.wake_pending.store(false, Ordering::SeqCst);
     }
 }
 

@@ -10,14 +10,17 @@
 
 pub mod cas;
 pub mod console;
+pub mod ddw;
 pub mod dt;
 pub mod loader;
 pub mod machine;
+pub mod phb;
 pub mod rtas;
 pub mod tree;
 pub mod vof;
 
 pub use console::Console;
 pub use machine::{
-    BootMode, IrqChipMode, Machine, MachineConfig, MachineError, MachineExit, MachineHandle, run,
+    BootMode, IrqChipMode, Machine, MachineConfig, MachineError, MachineExit, MachineHandle,
+    NetBackendConfig, PciDeviceConfig, run,
 };

@@ -37,6 +37,48 @@ pub enum BootMode {
     Fdt,
 }
 
+/// A virtio-pci device on the PHB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PciDeviceConfig {
+    /// virtio-blk on a raw image.
+    Disk {
+        /// Image file.
+        path: std::path::PathBuf,
+        /// Open read-only, offer `VIRTIO_BLK_F_RO`.
+        readonly: bool,
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM` (DMA through the TCE tables).
+        iommu: bool,
+    },
+    /// virtio-net.
+    Net {
+        /// Where its frames go.
+        backend: NetBackendConfig,
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
+        iommu: bool,
+    },
+    /// virtio-rng.
+    Rng {
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
+        iommu: bool,
+    },
+    /// virtio-console (output on the machine's console).
+    Console {
+        /// Offer `VIRTIO_F_ACCESS_PLATFORM`.
+        iommu: bool,
+    },
+}
+
+/// The host side of a virtio-net device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetBackendConfig {
+    /// A tap interface with this name (created if it does not exist; needs CAP_NET_ADMIN
+    /// or a persistent tap owned by the user).
+    Tap(String),
+    /// The unprivileged user-mode gateway (`virtio_devices::usernet`): 10.0.2.2 answers
+    /// ARP and ping.
+    User,
+}
+
 /// Machine configuration.
 #[derive(Clone)]
 pub struct MachineConfig {
@@ -56,6 +98,8 @@ pub struct MachineConfig {
     pub irqchip: IrqChipMode,
     /// Boot protocol.
     pub boot: BootMode,
+    /// virtio-pci devices (slots 0, 1, ... of the PHB).
+    pub devices: Vec<PciDeviceConfig>,
 }
 
 /// Why the machine stopped.
@@ -128,6 +172,8 @@ pub struct Shared {
     tod_offset: Mutex<i64>,
     fwnmi: Mutex<Option<(u64, u64)>>,
     platform_intc: u8,
+    /// The PCI host bridge (None without PCI devices).
+    pub phb: Option<Arc<crate::phb::Phb>>,
 }
 
 /// Size of the firmware area at the top of the low 4 GiB (client-interface stub, FDT,
@@ -261,6 +307,8 @@ impl Shared {
                 .destroy_irqchip()
                 .map_err(|e| format!("destroying the interrupt controller: {e}"))?;
         }
+        // The PHB's sources were claimed on the VM (`Vm::claim_irq`): the new controller
+        // has them.
         self.vm
             .create_irqchip(kind)
             .map_err(|e| format!("creating the interrupt controller: {e}"))?;
@@ -572,7 +620,15 @@ impl Machine {
             rng_seed: seed,
             xive: None,
             xics: None,
+            phb: None,
         };
+        let phb = if cfg.devices.is_empty() {
+            None
+        } else {
+            Some(build_phb(&vm, &cfg.devices, &console)?)
+        };
+        let mut params = params;
+        params.phb = phb.clone();
         let shared = Arc::new(Shared {
             vm,
             console,
@@ -589,6 +645,7 @@ impl Machine {
             tod_offset: Mutex::new(0),
             fwnmi: Mutex::new(None),
             platform_intc,
+            phb,
         });
         // The interrupt controller the machine starts with: the one CAS will most likely pick
         // (XIVE unless only XICS is offered). CAS switches if the guest wants the other.
@@ -672,6 +729,12 @@ impl Machine {
         &self.shared.vm
     }
 
+    /// The state the RTAS and hcall handlers see (unit tests).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Runs until the guest powers off, panics, reboots or the user quits. Returns `None`
     /// for a reboot.
     pub fn run(self) -> Option<MachineExit> {
@@ -710,9 +773,89 @@ impl Machine {
             .take();
         match ev {
             Some(Event::Exit(e)) => Some(e),
-            Some(Event::Reboot) | None => None,
+            Some(Event::Reboot) | None => {
+                // Machine reset: DMA windows back to their defaults, tables cleared (the
+                // next boot builds a new VM too, but nothing of this one may leak into it).
+                shared.vm.tce().reset();
+                None
+            }
         }
     }
+}
+
+/// Host output of a virtio console: the machine's console.
+struct ConsoleOut(Arc<Console>);
+
+impl std::io::Write for ConsoleOut {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.write(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Creates the virtio devices and the PHB holding them.
+fn build_phb(
+    vm: &Vm,
+    devices: &[PciDeviceConfig],
+    console: &Arc<Console>,
+) -> Result<Arc<crate::phb::Phb>, MachineError> {
+    use crate::phb::{DeviceKind, Phb};
+    use virtio_devices::VirtioDevice;
+    let iommu = Phb::pe_iommu(vm).map_err(MachineError::Config)?;
+    let mem = (**vm.memory()).clone();
+    let mut list = Vec::new();
+    let mut rx = Vec::new();
+    for d in devices {
+        let (kind, dev, with_iommu): (DeviceKind, Box<dyn VirtioDevice>, bool) = match d {
+            PciDeviceConfig::Disk {
+                path,
+                readonly,
+                iommu,
+            } => {
+                let b = virtio_devices::block::Block::open(path, *readonly)
+                    .map_err(|e| MachineError::Config(format!("disk {}: {e}", path.display())))?;
+                (DeviceKind::Block, Box::new(b), *iommu)
+            }
+            PciDeviceConfig::Net { backend, iommu } => {
+                let n = match backend {
+                    NetBackendConfig::Tap(ifname) => virtio_devices::net::Net::open_tap(ifname)
+                        .map_err(|e| MachineError::Config(format!("net tap {ifname}: {e}")))?,
+                    NetBackendConfig::User => {
+                        virtio_devices::net::Net::user()
+                            .map_err(|e| MachineError::Config(format!("net user: {e}")))?
+                            .0
+                    }
+                };
+                rx.push((list.len(), n.rx_handle()));
+                (DeviceKind::Net, Box::new(n), *iommu)
+            }
+            PciDeviceConfig::Rng { iommu } => {
+                let r = virtio_devices::rng::Rng::new()
+                    .map_err(|e| MachineError::Config(format!("virtio-rng: {e}")))?;
+                (DeviceKind::Rng, Box::new(r), *iommu)
+            }
+            PciDeviceConfig::Console { iommu } => {
+                let c =
+                    virtio_devices::console::Console::new(Box::new(ConsoleOut(console.clone())));
+                (DeviceKind::Console, Box::new(c), *iommu)
+            }
+        };
+        let pci = Arc::new(virtio_devices::VirtioPciDevice::new(
+            dev,
+            mem.clone(),
+            iommu.clone(),
+            with_iommu,
+        ));
+        list.push((kind, pci));
+    }
+    for (i, h) in rx {
+        virtio_devices::net::start_rx(&list[i].1, h)
+            .map_err(|e| MachineError::Config(format!("virtio-net receive thread: {e}")))?;
+    }
+    Phb::new(vm, list, crate::phb::MsiPath::from_env()).map_err(MachineError::Config)
 }
 
 fn load_kernel(

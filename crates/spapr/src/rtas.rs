@@ -36,7 +36,17 @@ pub const RTAS_TOKENS: &[(&str, u32)] = &[
     ("ibm,int-on", 0x200d),
     ("check-exception", 0x200e),
     ("event-scan", 0x200f),
+    ("read-pci-config", 0x2014),
+    ("write-pci-config", 0x2015),
+    ("ibm,read-pci-config", 0x2016),
+    ("ibm,write-pci-config", 0x2017),
+    ("ibm,query-interrupt-source-number", 0x2018),
+    ("ibm,change-msi", 0x2019),
     ("ibm,os-term", 0x201f),
+    ("ibm,query-pe-dma-window", crate::ddw::QUERY_PE_DMA_WINDOW),
+    ("ibm,create-pe-dma-window", crate::ddw::CREATE_PE_DMA_WINDOW),
+    ("ibm,remove-pe-dma-window", crate::ddw::REMOVE_PE_DMA_WINDOW),
+    ("ibm,reset-pe-dma-window", crate::ddw::RESET_PE_DMA_WINDOW),
     ("ibm,nmi-register", 0x202b),
     ("ibm,nmi-interlock", 0x202c),
 ];
@@ -252,6 +262,12 @@ pub fn call(shared: &Shared, caller: u32, addr: u64) -> RtasOutcome {
         "ibm,set-xive" | "ibm,get-xive" | "ibm,int-off" | "ibm,int-on" => {
             xics_call(shared, &a, name)
         }
+        "read-pci-config"
+        | "write-pci-config"
+        | "ibm,read-pci-config"
+        | "ibm,write-pci-config"
+        | "ibm,query-interrupt-source-number"
+        | "ibm,change-msi" => pci_call(shared, &a, name),
         "check-exception" | "event-scan" => {
             if nargs < 4 || nret < 1 {
                 a.status(PARAM_ERROR);
@@ -273,12 +289,70 @@ pub fn call(shared: &Shared, caller: u32, addr: u64) -> RtasOutcome {
             }
         }
         "ibm,nmi-interlock" => a.status(SUCCESS),
+        "ibm,query-pe-dma-window"
+        | "ibm,create-pe-dma-window"
+        | "ibm,remove-pe-dma-window"
+        | "ibm,reset-pe-dma-window" => {
+            // The PHB finds the PE from (BUID, config address); without a PHB there is none.
+            struct NoPe;
+            impl crate::ddw::PeLookup for NoPe {
+                fn pe(&self, _buid: u64, _config_addr: u32) -> Option<u64> {
+                    None
+                }
+            }
+            let lookup: &dyn crate::ddw::PeLookup = match &shared.phb {
+                Some(p) => &**p,
+                None => &NoPe,
+            };
+            let _ = crate::ddw::call(&shared.vm, lookup, token, base);
+        }
         _ => {
             a.status(PARAM_ERROR);
             return RtasOutcome::Return(hvapi::hcall::H_PARAMETER);
         }
     }
     RtasOutcome::Return(hvapi::hcall::H_SUCCESS)
+}
+
+/// The PCI calls of the PHB (`phb.rs`); argument and return counts as QEMU checks them
+/// (wrong counts → −1, as QEMU; no PHB → −3).
+fn pci_call(shared: &Shared, a: &Args, name: &str) {
+    let Some(phb) = shared.phb.as_ref() else {
+        a.status(PARAM_ERROR);
+        return;
+    };
+    let buid = |i: u32| u64::from(a.arg(i)) << 32 | u64::from(a.arg(i + 1));
+    let (n, r) = (a.nargs, a.nret);
+    let res: Result<Vec<u32>, i32> = match name {
+        "read-pci-config" if n == 2 && r == 2 => {
+            phb.config_read(None, a.arg(0), a.arg(1)).map(|v| vec![v])
+        }
+        "ibm,read-pci-config" if n == 4 && r == 2 => phb
+            .config_read(Some(buid(1)), a.arg(0), a.arg(3))
+            .map(|v| vec![v]),
+        "write-pci-config" if n == 3 && r == 1 => phb
+            .config_write(None, a.arg(0), a.arg(1), a.arg(2))
+            .map(|_| vec![]),
+        "ibm,write-pci-config" if n == 5 && r == 1 => phb
+            .config_write(Some(buid(1)), a.arg(0), a.arg(3), a.arg(4))
+            .map(|_| vec![]),
+        "ibm,query-interrupt-source-number" if n == 4 && r == 3 => phb
+            .query_irq(buid(1), a.arg(0), a.arg(3))
+            .map(|(irq, ty)| vec![irq, ty]),
+        "ibm,change-msi" if (n == 5 || n == 6) && (r == 3 || r == 4) => phb
+            .change_msi(buid(1), a.arg(0), a.arg(3), a.arg(4), a.arg(5))
+            .map(|(c, s, t)| if r == 4 { vec![c, s, t] } else { vec![c, s] }),
+        _ => Err(HW_ERROR),
+    };
+    match res {
+        Ok(v) => {
+            for (i, x) in v.iter().enumerate() {
+                a.ret(1 + i as u32, *x);
+            }
+            a.status(SUCCESS);
+        }
+        Err(s) => a.status(s),
+    }
 }
 
 fn xics_call(shared: &Shared, a: &Args, name: &str) {

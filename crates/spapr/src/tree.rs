@@ -37,6 +37,8 @@ pub struct TreeParams {
     pub xive: Option<xive::XiveDtFacts>,
     /// XICS facts (when `intc` is XICS).
     pub xics: Option<xics::XicsDtInfo>,
+    /// The PCI host bridge, if the machine has PCI devices.
+    pub phb: Option<std::sync::Arc<crate::phb::Phb>>,
 }
 
 /// The phandle of the interrupt controller node (fixed, as QEMU's).
@@ -154,6 +156,10 @@ pub fn build(p: &TreeParams) -> Tree {
         cells(&[4, 4, 2]),
     );
 
+    if p.phb.is_some() {
+        t.set_empty(rtas, "ibm,change-msix-capable");
+    }
+
     // /cpus
     let cpus = t.add(root, "cpus");
     t.set_u32(cpus, "#address-cells", 1);
@@ -214,6 +220,10 @@ pub fn build(p: &TreeParams) -> Tree {
     t.set_u32(vty, "reg", VTY_REG);
     t.set_str(vty, "device_type", "serial");
     t.set_str(vty, "compatible", "hvterm1");
+
+    if let Some(phb) = &p.phb {
+        phb.add_to_tree(&mut t, root);
+    }
 
     // hardware RNG (H_RANDOM)
     let rng = t.add(root, "ibm,random-v1");

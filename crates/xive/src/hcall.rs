@@ -270,10 +270,12 @@ impl Xive {
             let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
             (out, listener)
         };
+        let mut value = out.value;
         if let Some(lisn) = out.lsi_eoi {
-            self.notify_lsi_eoi(listener, lisn);
+            let fwd = self.finish_lsi_eoi(listener, lisn);
+            value = Some(u64::from(fwd));
         }
-        match out.value {
+        match value {
             None => Err(H_HARDWARE),
             Some(_) if flags & ESB_STORE != 0 => Ok(HcallResult::ok(&[u64::MAX])),
             Some(v) => Ok(HcallResult::ok(&[v])),

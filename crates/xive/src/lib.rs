@@ -441,10 +441,22 @@ impl Xive {
         }
     }
 
-    fn notify_lsi_eoi(&self, listener: Option<Arc<dyn IrqAckListener>>, lisn: u32) {
+    /// Ends an LSI EOI begun by `Source::lsi_eoi_reset`: tells the ack listener first (it
+    /// may lower the line), then presents the source again if its line is still asserted.
+    /// Returns whether the event was forwarded.
+    fn finish_lsi_eoi(&self, listener: Option<Arc<dyn IrqAckListener>>, lisn: u32) -> bool {
         if let Some(l) = listener {
             l.lsi_eoi(lisn);
         }
+        let t = self.t.read();
+        let Some(src) = t.sources.get(lisn) else {
+            return false;
+        };
+        let fwd = src.lsi_recheck();
+        if fwd {
+            self.route(&t, lisn, src);
+        }
+        fwd
     }
 }
 

@@ -63,12 +63,14 @@ impl Xive {
             let listener = out.lsi_eoi.and_then(|_| t.ack_listener.clone());
             (out, listener)
         };
-        match out.0.value {
+        let mut value = out.0.value;
+        if let Some(lisn) = out.0.lsi_eoi {
+            // An LSI load-EOI answers whether the event was forwarded again.
+            value = Some(u64::from(self.finish_lsi_eoi(out.1, lisn)));
+        }
+        match value {
             Some(v) => data.copy_from_slice(&v.to_be_bytes()),
             None => data.fill(0xFF),
-        }
-        if let Some(lisn) = out.0.lsi_eoi {
-            self.notify_lsi_eoi(out.1, lisn);
         }
     }
 
@@ -88,7 +90,7 @@ impl Xive {
             (lsi_eoi, lsi_eoi.and_then(|_| t.ack_listener.clone()))
         };
         if let Some(lisn) = lsi_eoi {
-            self.notify_lsi_eoi(listener, lisn);
+            self.finish_lsi_eoi(listener, lisn);
         }
     }
 
@@ -121,11 +123,14 @@ impl Xive {
                 None
             }
             None => match op {
+                0x000..=0x7FF if lsi => {
+                    // Finished by the caller (`finish_lsi_eoi`), which supplies the value.
+                    src.lsi_eoi_reset();
+                    lsi_eoi = Some(lisn);
+                    Some(0)
+                }
                 0x000..=0x7FF => {
                     fwd = src.eoi();
-                    if lsi {
-                        lsi_eoi = Some(lisn);
-                    }
                     Some(u64::from(fwd))
                 }
                 0x800..=0xBFF => Some(u64::from(src.pq())),
@@ -145,9 +150,11 @@ impl Xive {
                     Some(0)
                 }
                 0x400..=0x7FF if self.cfg.store_eoi => {
-                    fwd = src.eoi();
                     if lsi {
+                        src.lsi_eoi_reset();
                         lsi_eoi = Some(lisn);
+                    } else {
+                        fwd = src.eoi();
                     }
                     Some(0)
                 }

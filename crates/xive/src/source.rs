@@ -160,6 +160,33 @@ impl Source {
         .1
     }
 
+    /// First half of an LSI EOI: PQ←00 (01, "off", stays), whatever the line. The caller
+    /// then tells the ack listener (which may lower the line, as a resampling irqfd does) and
+    /// finishes with [`Source::lsi_recheck`], so a line lowered by the listener is not
+    /// presented again (KVM's XICS and IOAPIC order).
+    pub fn lsi_eoi_reset(&self) {
+        self.update(|st| {
+            if (st & ST_PQ) as u8 == PQ_OFF {
+                (st, false)
+            } else {
+                ((st & !ST_PQ) | u32::from(PQ_RESET), false)
+            }
+        });
+    }
+
+    /// Second half of an LSI EOI: a line still asserted with PQ=00 fires again (00→10).
+    /// Returns whether to forward.
+    pub fn lsi_recheck(&self) -> bool {
+        self.update(|st| {
+            if st & ST_ASSERTED != 0 && (st & ST_PQ) as u8 == PQ_RESET {
+                ((st & !ST_PQ) | u32::from(PQ_PENDING), true)
+            } else {
+                (st, false)
+            }
+        })
+        .1
+    }
+
     /// Set PQ, returning the previous PQ and whether an event must be forwarded (only for an
     /// asserted LSI whose PQ becomes 00: level semantics re-fire it at once).
     pub fn set_pq(&self, pq: u8) -> (u8, bool) {

@@ -60,7 +60,8 @@ fn is_known(n: u16) -> bool {
     matches!(n,
         1 | 3 | 8 | 9 | 13 | 17 | 18 | 19 | 22 | 26 | 27 | 28 | 29 | 48 | 61
         | 128..=131 | 136 | 144 | 152 | 153 | 157 | 159 | 176 | 256 | 259 | 268 | 269
-        | 272..=275 | 287 | 308 | 309 | 446 | 768..=782 | 784..=798 | 800..=806 | 815
+        | 272..=275 | 287 | 308 | 309 | 446 | 768..=776 | 779..=782 | 784..=792
+        | 795..=798 | 800..=806 | 815
         | 823 | 848 | 849 | 896 | 898 | 1023)
 }
 
@@ -154,7 +155,8 @@ pub fn read_spr(c: &mut Core, n: u16) -> u64 {
         spr::FSCR => c.fscr,
         spr::UAMOR => c.uamor,
         spr::PSPB => c.pspb,
-        spr::DPDES => 0,
+        // Thread 0 (the only one) is bit 63, as QEMU and KVM report it.
+        spr::DPDES => c.doorbell as u64,
         spr::VRSAVE => c.vrsave,
         spr::SPRG3_U => c.sprg[3],
         spr::TBL_R => c.timebase(),
@@ -416,8 +418,12 @@ pub(crate) fn scv(c: &mut Core, op: &Op, cia: u64) -> Flow {
         new |= msr::LE;
     }
     let ail = (lp & lpcr::AIL) >> lpcr::AIL_SHIFT;
-    let target = if ail == 3 && old & (msr::IR | msr::DR) == (msr::IR | msr::DR) {
+    // AIL 2 and 3 turn translation on; only AIL 3 moves the vector (AIL 2 keeps 0x17000).
+    let reloc = ail >= 2 && old & (msr::IR | msr::DR) == (msr::IR | msr::DR);
+    if reloc {
         new |= msr::IR | msr::DR;
+    }
+    let target = if reloc && ail == 3 {
         0xC000_0000_0000_3000 + 32 * lev
     } else {
         0x1_7000 + 32 * lev
@@ -526,12 +532,18 @@ fn tlbi_scope(c: &Core, op: &Op) -> Option<Inval> {
     }
 }
 
+/// Partition-scoped invalidations (PRS = 0) in a radix partition (LPCR[HR] = 1) are
+/// hypervisor privileged.
+fn partition_scoped(c: &Core, op: &Op) -> bool {
+    op.raw & (1 << 17) == 0 && c.partition().lpcr() & lpcr::HR != 0
+}
+
 /// tlbie: invalidate translations on every vCPU.
 pub(crate) fn tlbie(c: &mut Core, op: &Op, cia: u64) -> Flow {
     if c.problem_state() {
         return c.privileged(cia);
     }
-    if c.partition().lpcr() & lpcr::GTSE == 0 {
+    if c.partition().lpcr() & lpcr::GTSE == 0 || partition_scoped(c, op) {
         return c.privileged(cia);
     }
     if let Some(what) = tlbi_scope(c, op) {
@@ -548,7 +560,7 @@ pub(crate) fn tlbie(c: &mut Core, op: &Op, cia: u64) -> Flow {
 
 /// tlbiel: invalidate this vCPU's translations.
 pub(crate) fn tlbiel(c: &mut Core, op: &Op, cia: u64) -> Flow {
-    if c.problem_state() {
+    if c.problem_state() || partition_scoped(c, op) {
         return c.privileged(cia);
     }
     if let Some(what) = tlbi_scope(c, op) {
