@@ -256,7 +256,14 @@ fn gen_word(r: &mut u64) -> u32 {
             let bo = [4u32, 12, 20][next(3) as usize];
             let bi = next(32) as u32;
             let off = 4 * (1 + next(6) as u32);
-            (16 << 26) | (bo << 21) | (bi << 16) | off
+            match next(8) {
+                // bcctr[l] (CTR holds the small loop count: the target is low memory,
+                // which raises an interrupt that ends the run).
+                0 => (19 << 26) | (bo << 21) | (bi << 16) | (528 << 1) | next(2) as u32,
+                // bcl
+                1 => (16 << 26) | (bo << 21) | (bi << 16) | off | 1,
+                _ => (16 << 26) | (bo << 21) | (bi << 16) | off,
+            }
         }
         11 => {
             // isel, CR logical.

@@ -22,13 +22,13 @@ type Asm = VecAssembler<X64Relocation>;
 /// What the translation of a block may assume and what it ended up depending on.
 #[derive(Clone, Copy)]
 pub(crate) struct Cx {
-    /// MSR[SF] when the block was translated (Rc=1 and carry forms depend on it).
+    /// MSR\[SF\] when the block was translated (Rc=1 and carry forms depend on it).
     pub sf: bool,
     /// The host has LZCNT.
     pub lzcnt: bool,
-    /// Some inlined instruction depends on MSR[SF].
+    /// Some inlined instruction depends on MSR\[SF\].
     pub sf_dep: bool,
-    /// The block's byte order (MSR[LE] when it was decoded).
+    /// The block's byte order (MSR\[LE\] when it was decoded).
     pub le: bool,
     /// The partition's code-page words.
     pub code: super::mem::CodeWords,
@@ -631,6 +631,17 @@ fn emit31(a: &mut Asm, cx: &mut Cx, w: u32) -> bool {
         58 if cx.lzcnt => {
             dynasm!(a ; .arch x64 ; lzcnt rax, QWORD [rbx + g(rs)]);
             finish(a, cx, dst, rc);
+        }
+        508 => {
+            // cmpb: 0xFF in each byte where RS and RB agree.
+            dynasm!(a
+                ; .arch x64
+                ; movq xmm0, QWORD [rbx + g(rs)]
+                ; movq xmm1, QWORD [rbx + g(rb)]
+                ; pcmpeqb xmm0, xmm1
+                ; movq rax, xmm0
+            );
+            store(a, dst);
         }
         24 => shift_reg(a, cx, w, true, true, rc),
         536 => shift_reg(a, cx, w, false, true, rc),

@@ -1,15 +1,24 @@
 //! A translator from decoded blocks to host machine code (x86-64 hosts only).
 //!
-//! A block of [`Op`]s becomes one host function that runs the ops in order and returns how
-//! many instructions it executed and the [`Flow`] that ended it, exactly as the
-//! interpreter loop would: stage 1 is call-threaded code (a direct call to each op's
-//! handler, no dispatch loop). The interpreter stays the reference and the fallback: it
-//! runs traced execution (MSR[SE]/[BE]), every block when `PAPR_HV_JIT=0`, and everything
-//! on other hosts.
+//! A block of [`Op`]s becomes host code that does exactly what the interpreter loop does
+//! with it: same architected state, same exceptions, same `stats.insns`. Fixed-point
+//! instructions (`int`), loads and stores with the software-TLB fast path (`mem`) and
+//! the common branches (`x64`) are translated inline; every other op is a direct call to
+//! its handler (call-threaded code), whose returned `Flow` is tested. Blocks chain to
+//! each other: through a dispatcher in translated code that repeats the interpreter loop's
+//! jump-cache validation and periodic checks, through per-exit link slots validated by the
+//! TLB's execute epoch and the code pages' invalidation epoch, or, for a block translated
+//! entirely inline, by looping in place after checking its code page's generation.
+//! `Flow::Stop`, a jump-cache miss, the periodic check or another thread's attention
+//! request return to the run loop.
+//!
+//! The interpreter stays the reference and the fallback: it runs traced execution
+//! (MSR\[SE\]/\[BE\]), every block when `PAPR_HV_JIT=0` (or [`crate::Cpu::set_jit`]), blocks
+//! whose translation assumed the other MSR\[SF\], and everything on other hosts.
 //!
 //! Translations belong to a decoded block and share its validity (code-page generation,
-//! fetch translation): the run loop finds them through the same jump cache and block map,
-//! so a block invalidated by a store to its page is never run again, compiled or not.
+//! fetch translation); the code buffer is emptied together with the block cache and the
+//! jump cache, so no stale translation can be reached.
 
 use crate::core::{Core, Flow};
 use crate::op::Op;
@@ -23,9 +32,9 @@ mod mem;
 #[cfg(target_arch = "x86_64")]
 mod x64;
 
-/// Flag in a translation's address: the code assumed the MSR[SF] value in [`CODE_SF`].
+/// Flag in a translation's address: the code assumed the MSR\[SF\] value in [`CODE_SF`].
 pub(crate) const CODE_SF_DEP: usize = 1;
-/// Flag in a translation's address: MSR[SF] was 1 when it was translated.
+/// Flag in a translation's address: MSR\[SF\] was 1 when it was translated.
 pub(crate) const CODE_SF: usize = 2;
 
 /// Whether a translation (address with flags, nonzero) may run with MSR = `msr`.
@@ -191,7 +200,7 @@ impl Jit {
         return 0;
     }
 
-    /// Translates a block decoded for byte order `le`, for a vCPU whose MSR[SF] is `sf`;
+    /// Translates a block decoded for byte order `le`, for a vCPU whose MSR\[SF\] is `sf`;
     /// returns its entry address (16-byte aligned) with the `CODE_SF*` flags in the low
     /// bits, or `None` (run it interpreted).
     ///

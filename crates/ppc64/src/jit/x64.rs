@@ -16,7 +16,7 @@
 //! does what the interpreter loop does between blocks: return to Rust if the periodic
 //! check is due or another thread wants attention; otherwise look the new NIA up in the
 //! jump cache with the loop's exact validity tests (key, fetch translation and its addend,
-//! code-page generation, translation present and runnable in this MSR[SF]) and jump to
+//! code-page generation, translation present and runnable in this MSR\[SF\]) and jump to
 //! that block, or return to Rust to find or decode it. `Flow::Stop` always returns to Rust,
 //! with the count of the instructions of the last block (earlier blocks were counted).
 
@@ -355,6 +355,18 @@ fn slot(slots: &mut Option<&mut SlotAlloc>) -> Option<usize> {
     slots.as_deref_mut().and_then(SlotAlloc::take)
 }
 
+/// Jumps to `skip` unless CR bit `bi` equals BO bit 8 (the branch condition of BO =
+/// 0b0z1zz / 0b1z1zz forms that test a CR bit).
+fn cr_test(a: &mut Asm, bo: u32, bi: u32, skip: DynamicLabel) {
+    let bit = (1u32 << (31 - (bi & 31))) as i32;
+    dynasm!(a ; .arch x64 ; test DWORD [rbx + CR], bit);
+    if bo & 8 != 0 {
+        dynasm!(a ; .arch x64 ; jz =>skip);
+    } else {
+        dynasm!(a ; .arch x64 ; jnz =>skip);
+    }
+}
+
 /// LR = EA of instruction `i` + 4 (masked).
 fn link(a: &mut Asm, i: usize) -> Option<()> {
     let off = i32::try_from(4 * i + 4).ok()?;
@@ -441,11 +453,15 @@ fn emit_branch(
             }
             taken(a, base, p, i, slot(&mut slots))
         }
-        16 if !aa && !lk && (bo == 16 || bo & 0x14 == 0x04) => {
+        16 if (bo == 16 && !aa && !lk) || bo & 4 != 0 => {
+            // bdnz, and every bc that leaves CTR alone (bc/bcl/bca/bcla on one CR bit or
+            // always).
             let bd = (w & 0xFFFC) as u16 as i16 as i32;
             let skip = a.new_dynamic_label();
+            if lk {
+                link(a, i)?;
+            }
             if bo == 16 {
-                // bdnz
                 dynasm!(a
                     ; .arch x64
                     ; mov rax, QWORD [rbx + CTR]
@@ -454,28 +470,27 @@ fn emit_branch(
                     ; test rax, QWORD [rbx + EA_MASK]
                     ; jz =>skip
                 );
-            } else {
-                // bc testing one CR bit
-                let bit = (1u32 << (31 - bi)) as i32;
-                dynasm!(a ; .arch x64 ; test DWORD [rbx + CR], bit);
-                if bo & 8 != 0 {
-                    dynasm!(a ; .arch x64 ; jz =>skip);
-                } else {
-                    dynasm!(a ; .arch x64 ; jnz =>skip);
-                }
+            } else if !always {
+                cr_test(a, bo, bi, skip);
             }
-            match self_loop.filter(|_| cia + bd == 0) {
+            match self_loop.filter(|_| cia + bd == 0 && !aa && !lk) {
                 Some(l) => taken_self(a, base, p, i, l)?,
                 None => {
-                    dynasm!(a ; .arch x64 ; lea rax, [r13 + cia + bd]);
+                    if aa {
+                        dynasm!(a ; .arch x64 ; mov rax, QWORD bd as i64);
+                    } else {
+                        dynasm!(a ; .arch x64 ; lea rax, [r13 + cia + bd]);
+                    }
                     taken(a, base, p, i, slot(&mut slots))?;
                 }
             }
             dynasm!(a ; .arch x64 ; =>skip);
             Some(())
         }
-        19 if always && matches!((w >> 1) & 0x3FF, 16 | 528) => {
-            // blr/blrl, bctr/bctrl: the target is read before LR is written.
+        19 if bo & 4 != 0 && matches!((w >> 1) & 0x3FF, 16 | 528) => {
+            // bclr/bcctr[l] without CTR decrement: the target is read before LR is
+            // written; LR is written whether or not the branch is taken.
+            let skip = a.new_dynamic_label();
             if (w >> 1) & 0x3FF == 16 {
                 dynasm!(a ; .arch x64 ; mov rax, QWORD [rbx + LR]);
             } else {
@@ -485,7 +500,12 @@ fn emit_branch(
             if lk {
                 link(a, i)?;
             }
-            taken(a, base, p, i, None)
+            if !always {
+                cr_test(a, bo, bi, skip);
+            }
+            taken(a, base, p, i, None)?;
+            dynasm!(a ; .arch x64 ; =>skip);
+            Some(())
         }
         _ => None,
     }
