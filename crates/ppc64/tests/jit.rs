@@ -107,6 +107,11 @@ fn run(words: &[u32], le: bool, jit: bool, init: &dyn Fn(&mut Cpu)) -> Snapshot 
 fn both(words: &[u32], le: bool, init: &dyn Fn(&mut Cpu)) -> Snapshot {
     let a = run(words, le, false, init);
     let b = run(words, le, true, init);
+    if a.exit == Exit::Stopped && b.exit == Exit::Stopped {
+        // A random program that never ends (a stray store rewrote its loop, say): both
+        // were stopped by the watchdog at different points; nothing to compare.
+        return a;
+    }
     if a != b {
         let mut d = String::new();
         for i in 0..32 {
