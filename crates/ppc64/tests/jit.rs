@@ -164,6 +164,9 @@ const X31: &[u32] = &[
     532, 662, 660, 790, 918, 339, 467,
 ];
 
+/// Opcode-31 stores (given the data pointer as base).
+const STORES_X31: [u32; 11] = [149, 151, 181, 183, 215, 247, 407, 439, 662, 660, 918];
+
 fn gen_word(r: &mut u64) -> u32 {
     let mut next = |n: u64| {
         *r ^= *r << 13;
@@ -179,7 +182,9 @@ fn gen_word(r: &mut u64) -> u32 {
     let rc = next(2) as u32;
     let regs = (rt << 21) | (ra << 16) | (rb << 11);
     let d = next(0x10000) as u32;
-    // A base register for memory forms: r31 (the data pointer) or r0/random.
+    // A base register for loads: r31 (the data pointer) or r0/random. Stores always use
+    // r31: a store through a random base could rewrite the interrupt vectors and make a
+    // program that never ends.
     let base = if next(16) == 0 { ra } else { 31 };
     let disp = (next(0x100) as u32).wrapping_sub(0x80) & 0xFFFF;
     match next(40) {
@@ -232,6 +237,7 @@ fn gen_word(r: &mut u64) -> u32 {
                 21 | 23 | 53 | 55 | 87 | 119 | 149 | 151 | 181 | 183 | 215 | 247 | 279 | 311
                 | 343 | 341 | 373 | 375 | 407 | 439 | 534 | 532 | 662 | 660 | 790 | 918 => {
                     let rb = 28 + next(3) as u32;
+                    let base = if STORES_X31.contains(&xo) { 31 } else { base };
                     ((31 << 26) | (rt << 21) | (base << 16) | (rb << 11) | (xo << 1)) & !1
                 }
                 _ => w,
@@ -249,11 +255,17 @@ fn gen_word(r: &mut u64) -> u32 {
         6..=8 => {
             // D-form loads and stores off the base register.
             let op = [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45][next(14) as usize];
+            let base = if matches!(op, 36..=39 | 44 | 45) {
+                31
+            } else {
+                base
+            };
             (op << 26) | (rt << 21) | (base << 16) | disp
         }
         9 => {
             // DS-form ld/ldu/lwa/std/stdu.
             let (op, xo) = [(58, 0), (58, 1), (58, 2), (62, 0), (62, 1)][next(5) as usize];
+            let base = if op == 62 { 31 } else { base };
             (op << 26) | (rt << 21) | (base << 16) | (disp & !3) | xo
         }
         10 => {
@@ -285,6 +297,7 @@ fn gen_word(r: &mut u64) -> u32 {
             let w = (next(1 << 32) as u32 & !(0x3F << 26)) | (31 << 26);
             match (w >> 1) & 0x3FF {
                 755 | 371 | 339 | 467 | 146 | 178 => 0x6000_0000,
+                xo if STORES_X31.contains(&xo) || matches!(xo, 1014 | 661 | 725) => 0x6000_0000,
                 _ => w,
             }
         }
@@ -351,6 +364,10 @@ proptest! {
         if std::env::var("JIT_TEST_VERBOSE").is_ok() {
             let w = s.srr0.checked_sub(CODE).and_then(|o| words.get(o as usize / 4)).copied().unwrap_or(0);
             eprintln!("insns {} exit {:?} nia {:#x} srr0 {:#x} word {w:08x}", s.insns, s.exit, s.nia, s.srr0);
+            if s.exit == Exit::Stopped {
+                let dis: Vec<String> = words.iter().map(|w| format!("{w:08x}")).collect();
+                eprintln!("stopped: le={le} sf={sf} {} ctr {:#x} lr {:#x}", dis.join(" "), s.ctr, s.lr);
+            }
         }
     }
 }
