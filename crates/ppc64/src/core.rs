@@ -125,6 +125,8 @@ pub(crate) struct JcEntry {
     pub span: u32,
     /// Expected generation (the page word shifted right by one).
     pub gen_: u32,
+    /// Entry of the block's translation (0: none; run it interpreted).
+    pub code: usize,
 }
 
 // SAFETY: `gen_ptr` points at an `AtomicU32` inside the partition's `CodePages`, which the
@@ -140,6 +142,7 @@ pub(crate) const JC_EMPTY: JcEntry = JcEntry {
     gen_ptr: std::ptr::null(),
     span: 0,
     gen_: 0,
+    code: 0,
 };
 
 /// Up to two (EA, RA, length) pieces of an access split at a page boundary.
@@ -390,6 +393,7 @@ impl Core {
     pub fn set_msr(&mut self, v: u64) {
         let v = v & msr::VALID & !(msr::HV | msr::S | msr::TS | msr::TM);
         let old_le = self.le;
+        self.tlb.xepoch = self.tlb.xepoch.wrapping_add(1);
         self.msr = v;
         self.le = v & msr::LE != 0;
         self.ea_mask = if v & msr::SF != 0 {
@@ -474,6 +478,7 @@ impl Core {
                         self.tlb.flush_mode(m);
                         continue;
                     }
+                    self.tlb.xepoch = self.tlb.xepoch.wrapping_add(1);
                     let set = &mut self.tlb.sets[m as usize];
                     for k in 0..(size >> 12) {
                         let page = base + (k << 12);
@@ -855,6 +860,7 @@ impl Core {
         match acc {
             Access::Exec => {
                 if x {
+                    self.tlb.xepoch = self.tlb.xepoch.wrapping_add(1);
                     *self.tlb.sets[mode].xentry_mut(ea) = e;
                 }
             }

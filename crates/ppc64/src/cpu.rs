@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::core::{Core, Exit, Fault, Flow, JC_SIZE, JcEntry};
 use crate::decode::decode_mode;
+use crate::jit::{self, Jit};
 use crate::mem::{self, CODE_PAGE_SHIFT};
 use crate::op::{BlockEnd, Op};
 use crate::partition::{Partition, VcpuShared, attn};
@@ -32,6 +33,8 @@ struct Block {
     page: usize,
     /// That page's generation at decode time.
     gen_: u32,
+    /// Entry of the block's translation (0: none).
+    code: usize,
 }
 
 /// A small multiplicative hasher for block-map keys (real addresses): the map is on the
@@ -81,6 +84,8 @@ pub struct Cpu {
     /// Execution state (registers, TLB, memory access paths).
     pub core: Core,
     cache: BlockCache,
+    /// The translator (`None`: interpret every block).
+    jit: Option<Jit>,
 }
 
 impl Cpu {
@@ -91,10 +96,29 @@ impl Cpu {
         part.add_vcpu(shared.clone());
         let mut core = Core::new(part, shared);
         core.next_check = BUDGET;
+        let jit = if jit::enabled_by_env() {
+            Jit::new(&mut core)
+        } else {
+            None
+        };
         Cpu {
             core,
             cache: BlockCache::new(),
+            jit,
         }
+    }
+
+    /// Turns the translator on or off (the default is on unless `PAPR_HV_JIT=0`, on hosts
+    /// that have one). Throws away every decoded block. Returns whether it is now on.
+    pub fn set_jit(&mut self, on: bool) -> bool {
+        self.flush_decoded();
+        self.jit = if on { Jit::new(&mut self.core) } else { None };
+        self.jit.is_some()
+    }
+
+    /// Whether blocks are translated to host code.
+    pub fn jit_enabled(&self) -> bool {
+        self.jit.is_some()
     }
 
     /// The handle other threads use to signal this vCPU.
@@ -111,6 +135,9 @@ impl Cpu {
     pub fn flush_decoded(&mut self) {
         self.cache.clear();
         self.core.flush_jc();
+        if let Some(j) = &mut self.jit {
+            j.clear();
+        }
     }
 
     /// Runs guest code until an exit.
@@ -156,18 +183,18 @@ impl Cpu {
                     && x.addend == j.addend
                     && unsafe { (*j.gen_ptr).load(Ordering::Acquire) } >> 1 == j.gen_
                 {
-                    Some(((j.span >> 8) as usize, (j.span & 0xFF) as usize))
+                    Some(((j.span >> 8) as usize, (j.span & 0xFF) as usize, j.code))
                 } else {
                     None
                 }
             };
-            let (start, len) = if let Some(x) = hit {
+            let (start, len, code) = if let Some(x) = hit {
                 x
             } else {
                 match self.lookup_slow(nia) {
                     Ok(b) => {
                         let blk = &self.cache.blocks[b as usize];
-                        (blk.start as usize, blk.len as usize)
+                        (blk.start as usize, blk.len as usize, blk.code)
                     }
                     Err(f) => {
                         self.core.fault(f, nia);
@@ -182,20 +209,45 @@ impl Cpu {
                 Some(o) => o,
                 None => continue, // cannot happen: blocks index their own arena
             };
-            let mut pc = nia;
-            let mut flow = Flow::Next;
-            for op in ops {
-                flow = (op.f)(&mut self.core, op, pc);
-                if flow != Flow::Next {
-                    break;
+            let flow = if let Some(j) = self
+                .jit
+                .as_ref()
+                .filter(|_| code != 0 && jit::runnable(code, self.core.msr))
+            {
+                // SAFETY: a nonzero `code` in a valid jump-cache entry or block is the
+                // translation of exactly these ops, made by `self.jit` since its last
+                // clear (every clear of the translator also clears the block cache and
+                // the jump cache, whose entries index this arena); the arena is not
+                // changed while translated code runs.
+                let r = unsafe {
+                    j.run(
+                        code,
+                        &mut self.core,
+                        ops.as_ptr(),
+                        nia,
+                        self.cache.ops.as_ptr(),
+                    )
+                };
+                let (n, flow) = jit::unpack(r);
+                self.core.stats.insns += n;
+                flow
+            } else {
+                let mut pc = nia;
+                let mut flow = Flow::Next;
+                for op in ops {
+                    flow = (op.f)(&mut self.core, op, pc);
+                    if flow != Flow::Next {
+                        break;
+                    }
+                    pc = pc.wrapping_add(4);
                 }
-                pc = pc.wrapping_add(4);
-            }
-            // Instructions executed: every op that returned Next, plus the one that ended
-            // the block early.
-            self.core.stats.insns += (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
+                // Instructions executed: every op that returned Next, plus the one that
+                // ended the block early.
+                self.core.stats.insns += (pc.wrapping_sub(nia) >> 2) + (flow != Flow::Next) as u64;
+                flow
+            };
             match flow {
-                Flow::Next => self.core.nia = pc & self.core.ea_mask,
+                Flow::Next => self.core.nia = nia.wrapping_add(4 * len as u64) & self.core.ea_mask,
                 Flow::Jump => {}
                 Flow::Stop => {
                     if let Some(e) = self.core.exit.take() {
@@ -316,6 +368,7 @@ impl Cpu {
                 gen_ptr,
                 span: (b.start << 8) | b.len,
                 gen_: b.gen_,
+                code: b.code,
             };
         }
     }
@@ -364,9 +417,17 @@ impl Cpu {
                 return Ok(bi);
             }
         }
-        if self.cache.ops.len() + MAX_BLOCK > MAX_OPS {
+        if self.cache.ops.len() + MAX_BLOCK > MAX_OPS
+            || self
+                .jit
+                .as_ref()
+                .is_some_and(|j| j.room() < jit::MAX_BLOCK_CODE)
+        {
             self.cache.clear();
             c.flush_jc();
+            if let Some(j) = &mut self.jit {
+                j.clear();
+            }
         }
         // Decode a new block from this page.
         c.stats.decoded += 1;
@@ -387,12 +448,24 @@ impl Cpu {
                 break;
             }
         }
+        let code = match &mut self.jit {
+            Some(j) => j
+                .compile(
+                    &self.cache.ops[start..],
+                    c.msr & crate::reg::msr::SF != 0,
+                    c.le,
+                    c.part.code.word_ptr(page).map(|p| (p as usize, gen_)),
+                )
+                .unwrap_or(0),
+            None => 0,
+        };
         let bi = self.cache.blocks.len() as u32;
         self.cache.blocks.push(Block {
             start: start as u32,
             len: n as u32,
             page,
             gen_,
+            code,
         });
         self.cache.map.insert(key, bi);
         self.jc_fill(nia, bi);

@@ -16,6 +16,7 @@ mod cpu;
 mod decode;
 pub mod exec;
 mod fpvec;
+mod jit;
 pub mod mem;
 pub mod mmu;
 pub mod op;

@@ -188,6 +188,9 @@ pub const CODE_PAGE_SHIFT: u32 = 12;
 /// decoded from it on every vCPU.
 pub struct CodePages {
     words: Box<[AtomicU32]>,
+    /// Bumped by every invalidation (translated code links blocks only while it is
+    /// unchanged).
+    epoch: AtomicU64,
 }
 
 impl CodePages {
@@ -196,6 +199,7 @@ impl CodePages {
         let n = ram_size.div_ceil(1 << CODE_PAGE_SHIFT) as usize;
         CodePages {
             words: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            epoch: AtomicU64::new(1),
         }
     }
 
@@ -215,6 +219,17 @@ impl CodePages {
     #[inline]
     pub(crate) fn word_ptr(&self, page: usize) -> Option<*const AtomicU32> {
         self.words.get(page).map(|w| w as *const AtomicU32)
+    }
+
+    /// Address of the invalidation counter.
+    pub(crate) fn epoch_ptr(&self) -> usize {
+        &self.epoch as *const AtomicU64 as usize
+    }
+
+    /// Address of the first word and the number of words (for translated code, which
+    /// tests a page's bit 0 before storing to it).
+    pub(crate) fn raw_words(&self) -> (usize, usize) {
+        (self.words.as_ptr() as usize, self.words.len())
     }
 
     /// Generation of page `page` (for validating decoded blocks).
@@ -247,7 +262,10 @@ impl CodePages {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break,
+                    Ok(_) => {
+                        self.epoch.fetch_add(1, Ordering::AcqRel);
+                        break;
+                    }
                     Err(now) => cur = now,
                 }
             }

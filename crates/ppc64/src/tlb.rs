@@ -138,6 +138,9 @@ pub struct Tlb {
     pub sets: [TlbSet; NMODES],
     /// Current generation of each set, in `1..=MAX_GEN`.
     pub gen_: [u64; NMODES],
+    /// Bumped whenever an execute entry or a set may change (translated code links
+    /// blocks only while it is unchanged).
+    pub xepoch: u64,
 }
 
 /// Largest generation (so that `page | gen` can never equal [`INVALID_TAG`]).
@@ -161,6 +164,7 @@ impl Tlb {
         Box::new(Tlb {
             sets,
             gen_: [1; NMODES],
+            xepoch: 1,
         })
     }
 
@@ -185,6 +189,7 @@ impl Tlb {
     /// Forgets every translation of one mode.
     pub fn flush_mode(&mut self, mode: Mode) {
         let m = mode as usize;
+        self.xepoch = self.xepoch.wrapping_add(1);
         self.gen_[m] += 1;
         if self.gen_[m] > MAX_GEN {
             for a in self.sets[m].rw.iter_mut() {
