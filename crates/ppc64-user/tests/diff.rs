@@ -386,6 +386,15 @@ fn diff_integer_sequences() {
     let cases = sequences(&entries, scale(4000), &mut rng);
     let st = check_cases("sequences", cases, 48, 800, &mut rng);
     assert!(st.instructions > 0);
+    // The issue asks for at least a million compared instruction executions per CI run;
+    // this test alone provides them at the default scale (the others add ~0.7 million).
+    if std::env::var_os("PPC64_DIFF_SCALE").is_none() {
+        assert!(
+            st.instructions >= 1_000_000,
+            "only {} instruction executions compared",
+            st.instructions
+        );
+    }
 }
 
 /// Whether the CPU decodes what the test runtime needs for the full (FP/vector) state.
