@@ -33,9 +33,10 @@ use hv::{IrqChip, VcpuExit, Vm, VmConfig};
 use hvapi::device::DeviceKind;
 use hvapi::hcall::{H_INT_SET_QUEUE_CONFIG, H_INT_SET_SOURCE_CONFIG, H_SUCCESS};
 
+use crate::guestbuild;
+
 const BEGIN: &str = "<!-- irq-bench:begin -->";
 const END: &str = "<!-- irq-bench:end -->";
-const CROSS: &str = "powerpc64le-linux-gnu-";
 const QEMU: &str = "qemu-system-ppc64";
 /// Bounds one guest run (a hung machine), not a timing assertion.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -68,29 +69,6 @@ const GUEST_FILES: &[(&str, &str)] = &[
         "pingpong_vec.S",
         include_str!("../tests/guest/pingpong_vec.S"),
     ),
-];
-/// Compiler flags of the guest programs (as tests/conformance.rs builds them).
-const CFLAGS: &[&str] = &[
-    "-mcpu=power9",
-    "-mlittle-endian",
-    "-mabi=elfv2",
-    "-O2",
-    "-ffreestanding",
-    "-nostdlib",
-    "-fno-builtin",
-    "-fPIE",
-    "-mcmodel=medium",
-    "-fno-stack-protector",
-    "-fvisibility=hidden",
-    "-msoft-float",
-    "-mno-altivec",
-    "-mno-vsx",
-    "-fno-asynchronous-unwind-tables",
-    "-Wall",
-    "-Wextra",
-    "-Wno-unused-parameter",
-    "-Werror",
-    "-Wa,-mregnames",
 ];
 
 /// Parameters of `papr-hv bench irq`.
@@ -423,80 +401,19 @@ fn wake_latencies(mode: Mode, samples: usize) -> Result<Vec<Duration>, String> {
 
 // ---- 3. in-guest IPI ping-pong ------------------------------------------------------------
 
-fn tool(name: &str) -> String {
-    format!("{CROSS}{name}")
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new(cmd)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run_tool(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
 /// Writes the embedded guest sources to `dir` and builds `pingpong.elf` there.
 fn build_guest(dir: &Path) -> Result<PathBuf, String> {
-    let missing: Vec<String> = ["gcc", "ld"]
-        .iter()
-        .map(|t| tool(t))
-        .filter(|t| !have(t))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "the IPI ping-pong guest needs the ppc64le cross toolchain ({} not found; Debian: \
-             apt-get install gcc-powerpc64le-linux-gnu binutils-powerpc64le-linux-gnu)",
-            missing.join(", ")
-        ));
-    }
+    guestbuild::check_toolchain()?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (name, text) in GUEST_FILES {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
     }
-    let mut objs = Vec::new();
-    for src in ["start.S", "lib.c", "pingpong.c", "pingpong_vec.S"] {
-        let o = dir.join(format!("{src}.o"));
-        run_tool(
-            Command::new(tool("gcc"))
-                .args(CFLAGS)
-                .arg("-c")
-                .arg(dir.join(src))
-                .arg("-o")
-                .arg(&o),
-        )?;
-        objs.push(o);
-    }
-    let elf = dir.join("pingpong.elf");
-    run_tool(
-        Command::new(tool("ld"))
-            .args([
-                "-pie",
-                "--no-dynamic-linker",
-                "--no-warn-rwx-segments",
-                "-T",
-            ])
-            .arg(dir.join("link.ld"))
-            .arg("-o")
-            .arg(&elf)
-            .args(&objs),
-    )?;
-    Ok(elf)
+    guestbuild::build(
+        dir,
+        &["start.S", "lib.c", "pingpong.c", "pingpong_vec.S"],
+        dir,
+        "pingpong",
+    )
 }
 
 /// Runs `cmd` (bounded by [`RUN_LIMIT`]) and returns its stdout.
@@ -716,7 +633,7 @@ pub fn irq(a: &IrqBenchArgs) -> Result<(), String> {
             return Err(e);
         }
     };
-    if !a.no_qemu && !have(QEMU) {
+    if !a.no_qemu && !guestbuild::have(QEMU) {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(format!(
             "{QEMU} not found (Debian: apt-get install qemu-system-ppc), or pass --no-qemu"

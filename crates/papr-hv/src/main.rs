@@ -5,6 +5,7 @@ mod bench_irq;
 mod bench_virtio;
 mod devices;
 mod fetch;
+mod guestbuild;
 mod term;
 
 use std::io::Read;

@@ -22,7 +22,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_papr-hv");
-const CROSS: &str = "powerpc64le-linux-gnu-";
 const QEMU: &str = "qemu-system-ppc64";
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -309,121 +308,32 @@ const XICS_EXPECTED: &[Expected] = &[
 
 // ---- building the guests -----------------------------------------------------------------
 
-fn tool(name: &str) -> String {
-    format!("{CROSS}{name}")
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new(cmd)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+#[path = "../src/guestbuild.rs"]
+mod guestbuild;
 
 fn check_tools() {
     let mut missing = Vec::new();
-    for t in ["gcc", "ld", "readelf"] {
-        if !have(&tool(t)) {
-            missing.push(tool(t));
-        }
+    if let Err(e) = guestbuild::check_toolchain() {
+        missing.push(e);
     }
-    if !have(QEMU) {
-        missing.push(QEMU.to_string());
+    if !guestbuild::have(QEMU) {
+        missing.push(format!("{QEMU} (Debian: apt-get install qemu-system-ppc)"));
     }
     assert!(
         missing.is_empty(),
-        "the conformance tests need {} (Debian: apt-get install gcc-powerpc64le-linux-gnu \
-         binutils-powerpc64le-linux-gnu qemu-system-ppc)",
-        missing.join(", ")
+        "the conformance tests need: {}",
+        missing.join("; ")
     );
 }
-
-fn run_tool(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-const CFLAGS: &[&str] = &[
-    "-mcpu=power9",
-    "-mlittle-endian",
-    "-mabi=elfv2",
-    "-O2",
-    "-ffreestanding",
-    "-nostdlib",
-    "-fno-builtin",
-    "-fPIE",
-    "-mcmodel=medium",
-    "-fno-stack-protector",
-    "-fvisibility=hidden",
-    "-msoft-float",
-    "-mno-altivec",
-    "-mno-vsx",
-    "-fno-asynchronous-unwind-tables",
-    "-Wall",
-    "-Wextra",
-    "-Wno-unused-parameter",
-    "-Werror",
-    "-Wa,-mregnames",
-];
 
 /// Compiles `tests/guest/<name>.c` with the support code into `<out>/<name>.elf`.
 fn build(name: &str) -> PathBuf {
     check_tools();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guestconf");
-    std::fs::create_dir_all(&out).expect("create the build directory");
-    let mut objs = Vec::new();
-    for (file, obj) in [
-        ("start.S", format!("{name}-start.o")),
-        ("lib.c", format!("{name}-lib.o")),
-        (&format!("{name}.c") as &str, format!("{name}.o")),
-    ] {
-        let o = out.join(obj);
-        run_tool(
-            Command::new(tool("gcc"))
-                .args(CFLAGS)
-                .arg("-c")
-                .arg(src.join(file))
-                .arg("-o")
-                .arg(&o),
-        );
-        objs.push(o);
-    }
-    let elf = out.join(format!("{name}.elf"));
-    run_tool(
-        Command::new(tool("ld"))
-            .args([
-                "-pie",
-                "--no-dynamic-linker",
-                "--no-warn-rwx-segments",
-                "-T",
-            ])
-            .arg(src.join("link.ld"))
-            .arg("-o")
-            .arg(&elf)
-            .args(&objs),
-    );
-    // Position independence without a loader: the image must need no relocation.
-    let r = Command::new(tool("readelf"))
-        .arg("-r")
-        .arg(&elf)
-        .output()
-        .expect("run readelf");
-    let text = String::from_utf8_lossy(&r.stdout);
-    assert!(
-        text.contains("There are no relocations"),
-        "{name}.elf has relocations; the guests must be purely PC/TOC-relative:\n{text}"
-    );
-    elf
+    let main = format!("{name}.c");
+    guestbuild::build(&src, &["start.S", "lib.c", &main], &out, name)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 // ---- running them ------------------------------------------------------------------------

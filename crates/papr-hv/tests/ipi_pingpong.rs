@@ -15,52 +15,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_papr-hv");
-const CROSS: &str = "powerpc64le-linux-gnu-";
 const LIMIT: Duration = Duration::from_secs(120);
 const ROUNDS: u32 = 300;
 const WARMUP: u32 = 20;
 
-fn tool(name: &str) -> String {
-    format!("{CROSS}{name}")
-}
-
-fn run_tool(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {cmd:?}: {e} (the test needs the ppc64le cross toolchain; Debian: \
-             apt-get install gcc-powerpc64le-linux-gnu binutils-powerpc64le-linux-gnu)"
-        )
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-const CFLAGS: &[&str] = &[
-    "-mcpu=power9",
-    "-mlittle-endian",
-    "-mabi=elfv2",
-    "-O2",
-    "-ffreestanding",
-    "-nostdlib",
-    "-fno-builtin",
-    "-fPIE",
-    "-mcmodel=medium",
-    "-fno-stack-protector",
-    "-fvisibility=hidden",
-    "-msoft-float",
-    "-mno-altivec",
-    "-mno-vsx",
-    "-fno-asynchronous-unwind-tables",
-    "-Wall",
-    "-Wextra",
-    "-Wno-unused-parameter",
-    "-Werror",
-    "-Wa,-mregnames",
-];
+#[path = "../src/guestbuild.rs"]
+mod guestbuild;
 
 /// Builds `pingpong.elf` (once per test process; both tests share it).
 fn build() -> PathBuf {
@@ -68,45 +28,13 @@ fn build() -> PathBuf {
     ELF.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest");
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ipi_pingpong");
-        std::fs::create_dir_all(&out).expect("create the build directory");
-        let mut objs = Vec::new();
-        for file in ["start.S", "lib.c", "pingpong.c", "pingpong_vec.S"] {
-            let o = out.join(format!("{file}.o"));
-            run_tool(
-                Command::new(tool("gcc"))
-                    .args(CFLAGS)
-                    .arg("-c")
-                    .arg(src.join(file))
-                    .arg("-o")
-                    .arg(&o),
-            );
-            objs.push(o);
-        }
-        let elf = out.join("pingpong.elf");
-        run_tool(
-            Command::new(tool("ld"))
-                .args([
-                    "-pie",
-                    "--no-dynamic-linker",
-                    "--no-warn-rwx-segments",
-                    "-T",
-                ])
-                .arg(src.join("link.ld"))
-                .arg("-o")
-                .arg(&elf)
-                .args(&objs),
-        );
-        let r = Command::new(tool("readelf"))
-            .arg("-r")
-            .arg(&elf)
-            .output()
-            .expect("run readelf");
-        let text = String::from_utf8_lossy(&r.stdout);
-        assert!(
-            text.contains("There are no relocations"),
-            "pingpong.elf has relocations; the guest must be purely PC/TOC-relative:\n{text}"
-        );
-        elf
+        guestbuild::build(
+            &src,
+            &["start.S", "lib.c", "pingpong.c", "pingpong_vec.S"],
+            &out,
+            "pingpong",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     })
     .clone()
 }
