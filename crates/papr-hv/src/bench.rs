@@ -3,6 +3,7 @@
 //! guest, vCPUs and memory, in alternating runs; medians and their ratio go into
 //! docs/BENCHMARKS.md.
 
+use crate::hostinfo::{cpu_model, host_cpus, loadavg, median, qemu_version};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,16 +59,6 @@ fn time_boot(mut cmd: Command) -> Result<f64, String> {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Runs the benchmark.
 pub fn boot(
     kernel: &Path,
@@ -79,7 +70,7 @@ pub fn boot(
 ) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let append = "console=hvc0";
-    let load_start = loadavg();
+    let load_start = loadavg1();
     let mut ours = Vec::new();
     let mut qemu = Vec::new();
     for i in 0..runs {
@@ -118,31 +109,12 @@ pub fn boot(
         eprintln!("run {}/{runs}: QEMU    {b:.2} s", i + 1);
         qemu.push(b);
     }
-    let load_end = loadavg();
-    let (m_ours, m_qemu) = (median(&mut ours), median(&mut qemu));
+    let load_end = loadavg1();
+    let (m_ours, m_qemu) = (median(&ours), median(&qemu));
     let ratio = m_ours / m_qemu;
-    let host = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let qver = Command::new("qemu-system-ppc64")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let host = cpu_model();
+    let ncpu = host_cpus();
+    let qver = qemu_version("qemu-system-ppc64").unwrap_or_default();
     let fmt = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.1}"))
@@ -178,10 +150,7 @@ pub fn boot(
     Ok(())
 }
 
-/// The 1-minute load average, as text ("?" when unknown).
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
+/// The 1-minute load average.
+fn loadavg1() -> String {
+    loadavg().split(' ').next().unwrap_or("?").to_string()
 }

@@ -34,6 +34,7 @@ use hvapi::device::DeviceKind;
 use hvapi::hcall::{H_INT_SET_QUEUE_CONFIG, H_INT_SET_SOURCE_CONFIG, H_SUCCESS};
 
 use crate::guestbuild;
+use crate::hostinfo::{cpu_model, loadavg, median, qemu_version};
 
 const BEGIN: &str = "<!-- irq-bench:begin -->";
 const END: &str = "<!-- irq-bench:end -->";
@@ -519,17 +520,6 @@ fn pingpong_qemu(elf: &Path, mode: Mode, rounds: u32) -> Result<f64, String> {
 
 // ---- reporting ----------------------------------------------------------------------------
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// The value at quantile `q` (nearest rank) of sorted `v`.
 fn quantile(v: &[Duration], q: f64) -> Duration {
     if v.is_empty() {
@@ -541,39 +531,6 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
 
 fn us(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e6)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn host_cpu() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn qemu_version() -> String {
-    Command::new(QEMU)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "not found".into())
 }
 
 fn fmt_k(v: f64) -> String {
@@ -689,11 +646,11 @@ pub fn irq(a: &IrqBenchArgs) -> Result<(), String> {
          Command: `{cmdline}` ({profile} build, {elapsed:.0} s).  \n\
          Host: {}, {ncpu} host CPUs (shared), load average {load_start} at the start and \
          {load_end} at the end. QEMU: {}.\n\n",
-        host_cpu(),
+        cpu_model(),
         if a.no_qemu {
             "not run".to_string()
         } else {
-            qemu_version()
+            qemu_version(QEMU).unwrap_or_else(|| "not found".into())
         }
     );
     s.push_str(&format!(

@@ -11,6 +11,7 @@
 //! docs/BENCHMARKS.md; a `tce-indirect` block inside the old section (the H_PUT_TCE_INDIRECT
 //! figures of the `tce` crate's criterion bench) is kept.
 
+use crate::hostinfo::{cpu_model, host_cpus, loadavg, median, qemu_version};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,42 +112,6 @@ fn run_guest(mut cmd: Command, what: &str) -> Result<String, String> {
         return Err(format!("{what} failed"));
     }
     Ok(s)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn host() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let n = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{model}, {n} host CPUs")
 }
 
 fn papr_hv(o: &Options, img: &Path, iommu: bool, msi_direct: bool) -> Command {
@@ -264,17 +229,7 @@ pub fn virtio(o: &Options) -> Result<(), String> {
     }
     let _ = std::fs::remove_file(&img);
     let load_after = loadavg();
-    let qver = Command::new("qemu-system-ppc64")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let qver = qemu_version("qemu-system-ppc64").unwrap_or_default();
     let find = |label: &str, iommu: bool| {
         rows.iter()
             .find(|(l, i, _)| *l == label && *i == iommu)
@@ -306,7 +261,7 @@ pub fn virtio(o: &Options) -> Result<(), String> {
         cpus = o.cpus,
         mem = o.memory,
         size = o.mib + 16,
-        host = host(),
+        host = format_args!("{}, {} host CPUs", cpu_model(), host_cpus()),
     ));
     for (label, iommu, r) in &rows {
         t.push_str(&format!(
@@ -398,12 +353,5 @@ mod tests {
         assert!(parse("virtio-test: bench write failed: dd: EIO\n").is_err());
         assert!(parse("virtio-test: bench write 1 bytes 0 ns\n").is_err());
         assert!(parse("nothing\n").is_err());
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&[]).is_nan());
     }
 }

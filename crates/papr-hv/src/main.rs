@@ -6,6 +6,7 @@ mod bench_virtio;
 mod devices;
 mod fetch;
 mod guestbuild;
+mod hostinfo;
 mod term;
 
 use std::io::Read;
